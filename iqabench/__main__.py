@@ -1,0 +1,3 @@
+from iqabench.cli import main
+
+raise SystemExit(main())

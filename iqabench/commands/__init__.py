@@ -1,0 +1,1 @@
+"""Subcommands of the iqabench CLI, one module each."""

@@ -1,0 +1,39 @@
+"""Errors a user can cause.
+
+Every exception here carries one line that names the file, row or name at fault. The CLI prints
+that line and exits with code 2; anything else escaping is an internal error (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Base class: bad input, a missing file or an unknown name (CLI exit code 2)."""
+
+
+class UnknownNameError(UserError):
+    """An unknown metric or dataset name; the message suggests the closest known one."""
+
+
+class DatasetError(UserError):
+    """A dataset root or score table that is missing, empty or malformed."""
+
+
+class ImageReadError(UserError):
+    """An image that cannot be read (missing, unreadable or truncated)."""
+
+
+class SizeMismatchError(UserError):
+    """A distorted image whose size differs from its reference."""
+
+
+class WeightsNotFoundError(UserError):
+    """A model file that is not in the weights directory or cache (and may not be downloaded)."""
+
+
+class NotFittedError(UserError):
+    """A trainable metric asked to score before it was fitted or given a model."""
+
+
+class MetricParameterError(UserError):
+    """An unknown or invalid metric parameter."""

@@ -1,0 +1,145 @@
+"""Reading images the way the reference MATLAB code sees them, and hashing their content.
+
+* 8-bit grey and RGB images keep their integer values; RGB becomes grey through MATLAB's
+  ``rgb2gray`` (its exact coefficients, rounded back to integers as MATLAB does for uint8).
+* 16-bit images (thermal radiometric frames, 16-bit PNG/TIFF) are mapped linearly onto the
+  0..255 scale through a *display window*: the minimum and maximum of the image itself for a
+  no-reference metric, of the reference for a full-reference pair (the same window for both
+  images, so the pair stays comparable). No rounding or clipping is applied to 16-bit data.
+* Palette and alpha images are flattened to RGB/grey; anything else is refused with one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageReadError
+
+#: MATLAB ``rgb2gray`` weights: first row of inv([1 .956 .621; 1 -.272 -.647; 1 -1.106 1.703]).
+RGB2GRAY_WEIGHTS = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+
+
+@dataclass(frozen=True)
+class Image:
+    """Decoded pixels (``uint8`` or ``uint16``; ``(H, W)`` or ``(H, W, 3)``) and their origin."""
+
+    pixels: np.ndarray
+    bit_depth: int
+    path: Path | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.pixels.ndim == 3
+
+
+def read_image(path: str | Path) -> Image:
+    """Decode an image file; raise :class:`ImageReadError` naming the file on any failure."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image not found: {path}")
+    try:
+        with PILImage.open(path) as handle:
+            handle.load()
+            return _from_pil(handle, path)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"not a readable image: {path}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"cannot decode image {path}: {exc}") from None
+
+
+def _from_pil(handle, path: Path) -> Image:  # noqa: ANN001 - PIL image
+    mode = handle.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return Image(np.asarray(handle, dtype=np.uint16), 16, path)
+    if mode in ("I", "F"):
+        data = np.asarray(handle)
+        if data.min() < 0 or data.max() > 65535:
+            raise ImageReadError(f"unsupported pixel range in {path} (mode {mode})")
+        if data.max() <= 255 and mode == "I" and handle.format not in ("PNG", "TIFF"):
+            return Image(data.astype(np.uint8), 8, path)
+        return Image(np.round(data).astype(np.uint16), 16, path)
+    if mode in ("1", "L", "LA", "P", "PA") or mode.startswith("I;"):
+        if mode in ("P", "PA"):
+            handle = handle.convert("RGBA" if "transparency" in handle.info else "RGB")
+            return _from_pil(handle, path)
+        return Image(np.asarray(handle.convert("L"), dtype=np.uint8), 8, path)
+    if mode in ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        return Image(np.asarray(handle.convert("RGB"), dtype=np.uint8), 8, path)
+    raise ImageReadError(f"unsupported image mode {mode!r}: {path}")
+
+
+def rgb2gray(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2gray``: integer input is rounded back to its integer type, float is not."""
+    grey = rgb[..., :3].astype(np.float64) @ RGB2GRAY_WEIGHTS
+    if np.issubdtype(rgb.dtype, np.integer):
+        info = np.iinfo(rgb.dtype)
+        return np.clip(np.floor(grey + 0.5), info.min, info.max).astype(rgb.dtype)
+    return grey
+
+
+DisplayWindow = tuple[float, float]
+
+
+def display_window(image: Image) -> DisplayWindow | None:
+    """The linear window that maps a 16-bit image onto 0..255 (``None`` for 8-bit data)."""
+    if image.bit_depth <= 8:
+        return None
+    low, high = float(image.pixels.min()), float(image.pixels.max())
+    return (low, high if high > low else low + 1.0)
+
+
+def to_metric_input(
+    image: Image, colour: str, window: DisplayWindow | None = None
+) -> np.ndarray:
+    """Pixels as a metric receives them: ``float64`` on the 0..255 scale.
+
+    ``colour`` is the metric's attribute: ``"grey"`` gives ``(H, W)`` (MATLAB ``rgb2gray`` of
+    RGB input), ``"rgb"`` gives ``(H, W, 3)`` (grey replicated), ``"native"`` keeps the stored
+    layout. ``window`` overrides the display window of 16-bit data (full-reference pairs pass
+    the reference's window for both images).
+    """
+    pixels = image.pixels
+    if colour == "grey" and pixels.ndim == 3:
+        pixels = rgb2gray(pixels)
+    elif colour == "rgb" and pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    elif colour not in ("grey", "rgb", "native"):
+        raise ValueError(f"unknown colour convention {colour!r}")
+    data = pixels.astype(np.float64)
+    if image.bit_depth > 8:
+        low, high = window or display_window(image) or (0.0, 255.0)
+        data = (data - low) * (255.0 / (high - low))
+    return data
+
+
+def load_for_metric(
+    path: str | Path, colour: str, ref_path: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an image (and its reference) and prepare both for a metric with ``colour``.
+
+    Raises :class:`~iqabench.errors.SizeMismatchError` when the pair differs in size.
+    """
+    from .errors import SizeMismatchError
+
+    image = read_image(path)
+    if ref_path is None:
+        return to_metric_input(image, colour), None
+    ref = read_image(ref_path)
+    if ref.size != image.size:
+        raise SizeMismatchError(
+            f"distorted image {path} is {image.size[1]}x{image.size[0]} but its reference "
+            f"{ref_path} is {ref.size[1]}x{ref.size[0]}"
+        )
+    window = display_window(ref)
+    return to_metric_input(image, colour, window), to_metric_input(ref, colour, window)

@@ -1,0 +1,214 @@
+"""The one interface every metric implements, built-in or third-party.
+
+A metric receives images as ``float64`` NumPy arrays on the 0..255 scale: ``(H, W)`` for grey,
+``(H, W, 3)`` for RGB. The runner prepares them according to the metric's ``colour`` attribute
+(see :func:`iqabench.imageio.to_metric_input`), so a metric never reads files and never sees a
+dataset. Three kinds exist:
+
+* :class:`Metric`: training-free; ``score`` maps images (and references) to numbers.
+* :class:`FeatureMetric`: a regressor over per-image features (BRISQUE, GM-LOG, SCIQA...). The
+  runner computes ``features`` once per image and caches them, then ``fit``/``predict`` per split.
+* :class:`LearnedMetric`: a model trained end to end on images (deep networks); the runner calls
+  ``fit`` on each split's training images and ``score`` on its test images.
+
+Trainable metrics are always fitted on *quality* (higher is better, whatever the dataset's own
+score direction), so their predictions are higher-is-better.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+from .errors import MetricParameterError, NotFittedError
+
+Family = Literal["TR-FR", "DL-FR", "TR-NR", "DL-NR"]
+FAMILIES: tuple[str, ...] = ("TR-FR", "DL-FR", "TR-NR", "DL-NR")
+Colour = Literal["grey", "rgb", "native"]
+
+
+class Metric(ABC):
+    """A training-free image quality metric.
+
+    Subclasses set the class attributes below and implement :meth:`score`. Heavy libraries
+    (torch, pyiqa) must be imported inside methods, never at module level, so that listing the
+    registry stays fast.
+    """
+
+    #: Registry name, lower case, e.g. ``"ssim"``.
+    name: ClassVar[str]
+    #: One of :data:`FAMILIES`.
+    family: ClassVar[Family]
+    #: True when the metric needs a pristine reference image.
+    full_reference: ClassVar[bool]
+    #: True when a larger score means better quality.
+    higher_is_better: ClassVar[bool]
+    #: What the metric is given: ``"grey"`` (MATLAB ``rgb2gray`` of RGB input), ``"rgb"`` (grey
+    #: input replicated to three channels) or ``"native"`` (grey or RGB as stored).
+    colour: ClassVar[Colour] = "grey"
+    #: Changes whenever the metric's numbers change; part of every score-store key.
+    version: ClassVar[str] = "1"
+    #: The paper, as one line of text (authors, title, venue, year, DOI).
+    citation: ClassVar[str]
+    #: Default values of every accepted parameter.
+    default_params: ClassVar[Mapping[str, Any]] = {}
+    #: Parameters naming files; their *content* (not their path) enters the cache key.
+    file_params: ClassVar[tuple[str, ...]] = ()
+    #: Parameters that change how, not what, is computed (e.g. ``device``); not in the cache key.
+    runtime_params: ClassVar[tuple[str, ...]] = ()
+    #: How many images the runner hands to :meth:`score` at once.
+    batch_size: ClassVar[int] = 8
+    #: True for metrics that are impractically slow without a GPU (``run --metrics all`` skips
+    #: them on a machine without one, and says so).
+    gpu_recommended: ClassVar[bool] = False
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.default_params))
+        if unknown:
+            known = ", ".join(sorted(self.default_params)) or "none"
+            raise MetricParameterError(
+                f"metric {self.name!r} has no parameter {unknown[0]!r} (known: {known})"
+            )
+        self.params: dict[str, Any] = {**self.default_params, **params}
+
+    @abstractmethod
+    def score(
+        self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Return one score per image (references are given, in order, for FR metrics)."""
+
+    def params_hash(self) -> str:
+        """A short hash of the parameters that change results (file parameters by content)."""
+        keyed = {}
+        for key, value in sorted(self.params.items()):
+            if key in self.runtime_params:
+                continue
+            if key in self.file_params and value is not None:
+                value = file_sha256(Path(value))
+            keyed[key] = value
+        blob = json.dumps(keyed, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The interface facts, as plain data (for listings and results)."""
+        return {
+            "name": cls.name,
+            "family": cls.family,
+            "full_reference": cls.full_reference,
+            "higher_is_better": cls.higher_is_better,
+            "colour": cls.colour,
+            "version": cls.version,
+            "citation": cls.citation,
+            "trainable": cls.trainable,
+        }
+
+
+class Regressor(Protocol):
+    """The scikit-learn estimator protocol that :class:`FeatureMetric` relies on."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Regressor: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class FeatureMetric(Metric):
+    """A metric that regresses quality from hand-crafted (or frozen deep) features.
+
+    The runner caches :meth:`features` per image in the score store, then for each split calls
+    :meth:`fit` on the training images' features and quality and :meth:`predict` on the test
+    images' features. Hyper-parameters must be chosen inside :meth:`fit` (cross-validation on
+    the training data only). :meth:`score` works once fitted, or unfitted when the metric has a
+    published model (:meth:`pretrained_regressor`).
+    """
+
+    trainable: ClassVar[bool] = True
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._regressor: Regressor | None = None
+
+    @abstractmethod
+    def features(
+        self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Return an ``(N, D)`` feature matrix, one row per image."""
+
+    @abstractmethod
+    def make_regressor(self, seed: int) -> Regressor:
+        """A fresh, unfitted regressor (hyper-parameter search included) for one split."""
+
+    def pretrained_regressor(self) -> Regressor | None:
+        """A published model usable without fitting, or ``None`` when there is none."""
+        return None
+
+    def fit(self, features: np.ndarray, quality: np.ndarray, seed: int = 0) -> FeatureMetric:
+        self._regressor = self.make_regressor(seed).fit(features, quality)
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        regressor = self._regressor or self.pretrained_regressor()
+        if regressor is None:
+            raise NotFittedError(
+                f"metric {self.name!r} is trainable and has no published model: "
+                "use it in `iqabench run`, which fits it on each training split"
+            )
+        return np.asarray(regressor.predict(np.asarray(features)), dtype=np.float64).ravel()
+
+    def score(
+        self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        return self.predict(self.features(images, refs))
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One training image for a :class:`LearnedMetric`: pixels, quality and scene id."""
+
+    image: np.ndarray
+    quality: float
+    content: str
+    ref: np.ndarray | None = None
+
+
+class LearnedMetric(Metric):
+    """A model trained end to end on images (a deep network).
+
+    The runner calls :meth:`fit` with each split's training images (the test images never reach
+    it; ``validation`` is drawn from the training scenes for model selection), then
+    :meth:`score` on the test images. A model given a checkpoint parameter scores unfitted.
+    """
+
+    trainable: ClassVar[bool] = True
+    higher_is_better: ClassVar[bool] = True
+
+    @abstractmethod
+    def fit(
+        self,
+        train: Sequence[LabelledImage],
+        validation: Sequence[LabelledImage],
+        seed: int = 0,
+    ) -> LearnedMetric:
+        """Train on ``train``, select the model on ``validation``; return self."""
+
+    def training_notes(self) -> list[str]:
+        """Warnings to record with the results (e.g. started without pretrained weights)."""
+        return []
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,82 @@
+"""Where model files come from: a weights directory, the cache, or (opt-in) a checked download.
+
+Search order for a file named by a relative path such as ``niqe/niqe_pristine_model.npz``:
+
+1. every directory in ``IQABENCH_WEIGHTS`` (``os.pathsep``-separated), at the relative path and
+   then by the bare file name;
+2. the iqabench cache (``$IQABENCH_CACHE/weights``, default ``~/.cache/iqabench/weights``);
+3. for torchvision checkpoints, the torch hub cache (``$TORCH_HOME/hub/checkpoints``);
+4. only when ``IQABENCH_ALLOW_DOWNLOAD=1`` and a URL with its SHA-256 is known: a download into
+   the cache, verified against the checksum.
+
+Nothing is ever downloaded otherwise; a missing file raises
+:class:`~iqabench.errors.WeightsNotFoundError` saying where it looked and how to provide it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsNotFoundError
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A model file a metric needs: its relative name and, where known, URL and SHA-256."""
+
+    relpath: str
+    description: str
+    url: str | None = None
+    sha256: str | None = None
+
+
+def cache_dir() -> Path:
+    """The iqabench cache root (``IQABENCH_CACHE`` or ``~/.cache/iqabench``)."""
+    return Path(os.environ.get("IQABENCH_CACHE", Path.home() / ".cache" / "iqabench"))
+
+
+def search_dirs() -> list[Path]:
+    """Directories searched for model files, in order."""
+    dirs = [Path(p) for p in os.environ.get("IQABENCH_WEIGHTS", "").split(os.pathsep) if p]
+    dirs.append(cache_dir() / "weights")
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
+    dirs.append(torch_home / "hub" / "checkpoints")
+    return dirs
+
+
+def resolve(spec: WeightsFile) -> Path:
+    """Return the local path of ``spec``'s file or raise WeightsNotFoundError."""
+    name = Path(spec.relpath).name
+    for root in search_dirs():
+        for candidate in (root / spec.relpath, root / name):
+            if candidate.is_file():
+                return candidate
+    if spec.url and spec.sha256 and os.environ.get("IQABENCH_ALLOW_DOWNLOAD") == "1":
+        return _download(spec)
+    looked = ", ".join(str(d) for d in search_dirs())
+    raise WeightsNotFoundError(
+        f"{spec.description} not found: put {spec.relpath} in a directory named by "
+        f"IQABENCH_WEIGHTS (looked in {looked})"
+    )
+
+
+def _download(spec: WeightsFile) -> Path:
+    import hashlib
+    import tempfile
+    import urllib.request
+
+    target = cache_dir() / "weights" / spec.relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        with urllib.request.urlopen(spec.url, timeout=60) as response:  # noqa: S310
+            while block := response.read(1 << 20):
+                digest.update(block)
+                tmp.write(block)
+    if digest.hexdigest() != spec.sha256:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise WeightsNotFoundError(f"checksum mismatch downloading {spec.url}; file discarded")
+    Path(tmp.name).replace(target)
+    return target
