@@ -141,5 +141,7 @@ def load_for_metric(
             f"distorted image {path} is {image.size[1]}x{image.size[0]} but its reference "
             f"{ref_path} is {ref.size[1]}x{ref.size[0]}"
         )
+    if colour == "native" and image.is_rgb != ref.is_rgb:
+        colour = "rgb"  # a grey/RGB pair is compared in RGB, the grey one replicated
     window = display_window(ref)
     return to_metric_input(image, colour, window), to_metric_input(ref, colour, window)
