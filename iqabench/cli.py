@@ -21,7 +21,6 @@ COMMANDS: dict[str, str] = {
     "run": "run_cmd",
     "score": "score_cmd",
     "make-dataset": "make_dataset_cmd",
-    "report": "report_cmd",
 }
 
 

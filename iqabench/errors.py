@@ -27,13 +27,17 @@ class SizeMismatchError(UserError):
     """A distorted image whose size differs from its reference."""
 
 
-class WeightsNotFoundError(UserError):
+class MetricUnavailableError(UserError):
+    """A problem with a whole metric, not one image: a run skips the metric and says why."""
+
+
+class WeightsNotFoundError(MetricUnavailableError):
     """A model file that is not in the weights directory or cache (and may not be downloaded)."""
 
 
-class NotFittedError(UserError):
+class NotFittedError(MetricUnavailableError):
     """A trainable metric asked to score before it was fitted or given a model."""
 
 
-class MetricParameterError(UserError):
+class MetricParameterError(MetricUnavailableError):
     """An unknown or invalid metric parameter."""

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,9 +100,7 @@ def display_window(image: Image) -> DisplayWindow | None:
     return (low, high if high > low else low + 1.0)
 
 
-def to_metric_input(
-    image: Image, colour: str, window: DisplayWindow | None = None
-) -> np.ndarray:
+def to_metric_input(image: Image, colour: str, window: DisplayWindow | None = None) -> np.ndarray:
     """Pixels as a metric receives them: ``float64`` on the 0..255 scale.
 
     ``colour`` is the metric's attribute: ``"grey"`` gives ``(H, W)`` (MATLAB ``rgb2gray`` of
@@ -145,3 +144,18 @@ def load_for_metric(
         colour = "rgb"  # a grey/RGB pair is compared in RGB, the grey one replicated
     window = display_window(ref)
     return to_metric_input(image, colour, window), to_metric_input(ref, colour, window)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_key(image: Path, ref: Path | None = None) -> str:
+    """The score-store key of an item: content hashes of the image and of its reference."""
+    key = file_sha256(image)[:32]
+    return key if ref is None else f"{key}:{file_sha256(ref)[:32]}"

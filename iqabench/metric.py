@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from .errors import MetricParameterError, NotFittedError
+from .imageio import file_sha256
 
 Family = Literal["TR-FR", "DL-FR", "TR-NR", "DL-NR"]
 FAMILIES: tuple[str, ...] = ("TR-FR", "DL-FR", "TR-NR", "DL-NR")
@@ -200,15 +201,10 @@ class LearnedMetric(Metric):
     ) -> LearnedMetric:
         """Train on ``train``, select the model on ``validation``; return self."""
 
+    def requires_fit(self) -> bool:
+        """False when the metric was given a trained model (e.g. a checkpoint) and scores as is."""
+        return True
+
     def training_notes(self) -> list[str]:
         """Warnings to record with the results (e.g. started without pretrained weights)."""
         return []
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,0 +1,41 @@
+"""Parsing of ``KEY=VALUE`` metric options shared by several subcommands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UserError
+
+
+def parse_value(text: str) -> Any:
+    """A YAML scalar: numbers, true/false and null become Python values, the rest strings."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, bool, str)) or value is None else text
+
+
+def parse_assignment(text: str, flag: str) -> tuple[str, str]:
+    """``"a=b"`` -> ``("a", "b")``, refusing anything else with one line naming the flag."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"{flag} expects KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def metric_options(options: list[str], checkpoints: list[str]) -> dict[str, dict[str, Any]]:
+    """``--option METRIC.KEY=VALUE`` and ``--checkpoint METRIC=PATH`` as per-metric params."""
+    params: dict[str, dict[str, Any]] = {}
+    for text in options:
+        target, value = parse_assignment(text, "--option")
+        metric, dot, key = target.partition(".")
+        if not dot or not key:
+            raise UserError(f"--option expects METRIC.KEY=VALUE, got {text!r}")
+        params.setdefault(metric.lower(), {})[key] = parse_value(value)
+    for text in checkpoints:
+        metric, path = parse_assignment(text, "--checkpoint")
+        params.setdefault(metric.lower(), {})["checkpoint"] = path
+    return params

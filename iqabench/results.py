@@ -1,0 +1,95 @@
+"""Writing and reading a run folder's results: ``summary.json`` and ``scores.csv``.
+
+The schema is documented in ``docs/results.md``. Files are written atomically (a temporary file
+renamed over the old one), so a run killed while writing never leaves half a summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+SCHEMA = "iqabench.results/1"
+SCORE_COLUMNS = (
+    "metric",
+    "split",
+    "item_id",
+    "image",
+    "ref",
+    "distortion",
+    "level",
+    "content",
+    "mos",
+    "quality",
+    "score",
+    "error",
+)
+
+
+def write_summary(out: Path, summary: Mapping[str, Any]) -> Path:
+    """Write ``summary.json`` (NaN and infinities become null)."""
+    text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
+    return _atomic_write(out / "summary.json", text + "\n")
+
+
+def write_scores(out: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``scores.csv`` with :data:`SCORE_COLUMNS`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SCORE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in SCORE_COLUMNS})
+    return _atomic_write(out / "scores.csv", buffer.getvalue())
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """The summary of a run folder, refusing anything that is not one."""
+    path = Path(run_dir) / "summary.json"
+    if not Path(run_dir).is_dir():
+        raise UserError(f"run folder not found: {run_dir}")
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no summary.json: is it a folder written by `iqabench run`?")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    if not isinstance(summary, dict) or summary.get("schema") != SCHEMA:
+        raise UserError(f"{path} is not an iqabench results file (schema {SCHEMA})")
+    return summary
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # NumPy scalars
+        return _json_safe(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    return value
