@@ -118,7 +118,7 @@ def to_metric_input(image: Image, colour: str, window: DisplayWindow | None = No
     data = pixels.astype(np.float64)
     if image.bit_depth > 8:
         low, high = window or display_window(image) or (0.0, 255.0)
-        data = (data - low) * (255.0 / (high - low))
+        data = (data - low) * 255.0 / (high - low)
     return data
 
 

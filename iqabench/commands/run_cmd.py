@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1")
     if args.splits < 0:
         raise UserError("--splits must be 0 or more")
+    from ..registry import resolve_names
+
+    resolve_names(args.metrics)  # unknown names fail before any dataset work
     params = metric_options(args.option, args.checkpoint)
     dataset_options = {"lower_is_better": True} if args.scores_lower_is_better else {}
     with RichProgress() as progress:
