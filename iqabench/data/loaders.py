@@ -19,7 +19,9 @@ def _synthetic(root: Path | None, options: dict[str, Any]) -> tuple[Path, list[I
     from .synthetic import ensure_synthetic_lwir
 
     if root is None:
-        root = ensure_synthetic_lwir(seed=int(options.get("seed", 0)))
+        root = ensure_synthetic_lwir(
+            seed=int(options.get("seed", 0)), bit_depth=int(options.get("bit_depth", 8))
+        )
     return root, load_csv_folder(root, root / "scores.csv")
 
 

@@ -1,0 +1,156 @@
+"""End-to-end runs on the built-in synthetic-lwir dataset: results, reuse, SIGKILL resume,
+per-item failures, and a third-party plugin installed from tests/plugin_example."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO
+from iqabench.data.synthetic import ensure_synthetic_lwir
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "iqabench", *args],
+        capture_output=True, text=True, timeout=900, env=env,
+    )
+
+
+def _comparable(value: Any) -> Any:
+    """A summary without what legitimately differs between runs (times, counts, paths)."""
+    volatile = {"seconds", "timing", "created", "counts", "root"}
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> Path:
+    return ensure_synthetic_lwir()
+
+
+@pytest.fixture(scope="module")
+def psnr_ssim_run(tmp_path_factory: pytest.TempPathFactory, synthetic: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("run") / "synthetic"
+    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out), "--no-report")
+    return out, done
+
+
+def test_psnr_ssim_run_writes_per_type_results(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, done = psnr_ssim_run
+    assert done.returncode == 0, done.stderr
+    assert f"results: {out.resolve()}" in done.stdout
+    assert "scored 600 new, reused 0 cached, failed 0" in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"]["n_images"] == 300 and summary["protocol"]["splits"] == 10
+    psnr = summary["metrics"]["psnr"]
+    assert psnr["status"] == "ok" and psnr["evaluation"] == "full"
+    assert set(psnr["per_type"]) == {"AWGN", "BLU", "NU", "JPG", "J2K"}
+    assert psnr["per_type"]["AWGN"]["srocc"] > 0.9
+    lo, hi = psnr["overall"]["srocc_ci"]
+    assert lo <= psnr["overall"]["srocc"] <= hi
+    assert psnr["splits"]["n"] == 10 and len(psnr["splits"]["overall"]["srocc"]["values"]) == 10
+    with open(out / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 600 and {r["metric"] for r in rows} == {"psnr", "ssim"}
+    assert all(r["score"] and not r["error"] for r in rows)
+
+
+def test_rerun_reuses_everything_and_gives_the_same_summary(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, _ = psnr_ssim_run
+    first = json.loads((out / "summary.json").read_text())
+    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out), "--no-report")
+    assert done.returncode == 0, done.stderr
+    assert "scored 0 new, reused 600 cached, failed 0" in done.stdout
+    assert _comparable(json.loads((out / "summary.json").read_text())) == _comparable(first)
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as connection:
+            return connection.execute("SELECT count(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_then_resume(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+    reference, _ = psnr_ssim_run
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iqabench", "run", "--metrics", "psnr,ssim", "--dataset",
+         "synthetic-lwir", "--out", str(out), "--no-report"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while _stored(out / "scores.db") < 330 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _stored(out / "scores.db")
+    assert 330 <= before < 600
+    check = sqlite3.connect(out / "scores.db").execute("PRAGMA integrity_check").fetchone()[0]
+    assert check == "ok"
+    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out), "--no-report")
+    assert done.returncode == 0, done.stderr
+    assert f"scored {600 - before} new, reused {before} cached, failed 0" in done.stdout
+    resumed = json.loads((out / "summary.json").read_text())
+    uninterrupted = json.loads((reference / "summary.json").read_text())
+    assert _comparable(resumed) == _comparable(uninterrupted)
+
+
+def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(synthetic, root)
+    with open(root / "scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    broken = root / rows[0]["image"]
+    broken.write_bytes(broken.read_bytes()[:200])  # truncated
+    (root / rows[1]["image"]).unlink()  # missing
+    done = _cli("run", "--metrics", "psnr", "--dataset", "csv", "--data-root", str(root),
+                "--out", str(tmp_path / "out"), "--no-report", "--bootstrap", "0")
+    assert done.returncode == 2
+    assert "failed 2" in done.stdout and "scored 298 new" in done.stdout
+    assert rows[0]["image"].split("/")[-1] in done.stderr and "image not found" in done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["failures"]) == 2 and summary["metrics"]["psnr"]["overall"]["n"] == 298
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    target = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(target), str(REPO / "tests" / "plugin_example")],
+        check=True, capture_output=True, timeout=300,
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_installed_plugin_is_listed_and_runs(plugin_env: dict[str, str], synthetic: Path, tmp_path: Path) -> None:
+    listed = _cli("list", "metrics", env={**plugin_env, "COLUMNS": "200"})
+    assert listed.returncode == 0 and "example-sharpness" in listed.stdout
+    assert "iqabench-example-plugin" in listed.stdout
+    out = tmp_path / "plugin-run"
+    done = _cli("run", "--metrics", "example-sharpness,psnr", "--dataset", "synthetic-lwir",
+                "--out", str(out), "--no-report", "--bootstrap", "0", env=plugin_env)
+    assert done.returncode == 0, done.stderr
+    entry = json.loads((out / "summary.json").read_text())["metrics"]["example-sharpness"]
+    assert entry["status"] == "ok" and entry["family"] == "TR-NR"
+    assert entry["per_type"]["BLU"]["srocc"] > 0.5  # blur lowers gradient energy
