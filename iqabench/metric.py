@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from .errors import MetricParameterError, NotFittedError
-from .imageio import file_sha256
+from .imageio import cached_file_sha256
 
 Family = Literal["TR-FR", "DL-FR", "TR-NR", "DL-NR"]
 FAMILIES: tuple[str, ...] = ("TR-FR", "DL-FR", "TR-NR", "DL-NR")
@@ -86,15 +86,32 @@ class Metric(ABC):
     ) -> np.ndarray:
         """Return one score per image (references are given, in order, for FR metrics)."""
 
+    def model_files(self) -> list[Path]:
+        """Model files the scores depend on (pristine models, network weights), resolved now.
+
+        Raise :class:`~iqabench.errors.WeightsNotFoundError` when one is missing: the runner
+        calls this before scoring, so a missing file skips the metric with that message. The
+        files' content enters the cache key, so replacing a model file recomputes its scores.
+        """
+        return []
+
+    def notes(self) -> list[str]:
+        """Warnings to record with the results (e.g. a network without pretrained weights)."""
+        return []
+
     def params_hash(self) -> str:
-        """A short hash of the parameters that change results (file parameters by content)."""
-        keyed = {}
+        """A short hash of what changes results: parameters (file parameters by content) and
+        the content of the model files."""
+        keyed: dict[str, Any] = {}
         for key, value in sorted(self.params.items()):
             if key in self.runtime_params:
                 continue
             if key in self.file_params and value is not None:
-                value = file_sha256(Path(value))
+                value = cached_file_sha256(Path(value))
             keyed[key] = value
+        models = [cached_file_sha256(path) for path in self.model_files()]
+        if models:
+            keyed["__model_files__"] = models
         blob = json.dumps(keyed, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -266,6 +266,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
             records, tally = compute(context.store, metric, key, "score", jobs, bar, workers)
         outcome.tally.add(tally)
         scores = _collect(records, usable, context, metric, outcome)
+        _add_notes(outcome, metric.notes())
         _evaluate_direct(metric, scores, context, outcome)
         return
     from .fitting import feature_predictions, learned_predictions
@@ -306,8 +307,13 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
                 context.options.seed,
                 bar,
             )
-    outcome.entry["notes"].extend(notes)
+    _add_notes(outcome, [*notes, *metric.notes()])
     _evaluate_splits_of_trainable(predictions, context, outcome)
+
+
+def _add_notes(outcome: _Outcome, notes: Sequence[str]) -> None:
+    known = outcome.entry["notes"]
+    known.extend(note for note in dict.fromkeys(notes) if note not in known)
 
 
 def _fail(outcome: _Outcome, metric: Metric, item: Item, error: str, kind: str) -> None:
