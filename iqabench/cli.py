@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "run": "run_cmd",
     "score": "score_cmd",
     "make-dataset": "make_dataset_cmd",
+    "fit-niqe": "fit_niqe_cmd",
 }
 
 
