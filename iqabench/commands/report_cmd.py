@@ -1,0 +1,63 @@
+"""``iqabench report``: rebuild a run's report from its stored results, or compare runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Light: the report package imports plotly, matplotlib and NumPy only when it builds.
+from ..report import FORMATS, STATS
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    parser = sub.add_parser(
+        name,
+        help="rebuild the HTML report, figures and tables of a run folder (or compare runs)",
+        description="Rebuild report.html, figures/ (PNG, SVG) and tables/ (CSV, Markdown, "
+        "LaTeX) in RUN_DIR from its summary.json and scores.csv, without recomputing a score. "
+        "With two or more run folders, write a comparison that shows their tables side by "
+        "side.",
+    )
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder(s)")
+    parser.add_argument(
+        "--stat",
+        choices=STATS,
+        default="srocc",
+        help="statistic the spider diagrams show first and export (default: srocc)",
+    )
+    parser.add_argument(
+        "--format",
+        default=",".join(FORMATS),
+        metavar="FMT[,FMT...]",
+        help=f"outputs to write, any of {','.join(FORMATS)} (default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="comparison folder (default: beside the first run, compare-A-vs-B); "
+        "a single run's report always goes into its run folder",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..report import build_comparison, build_report
+
+    formats = [f for f in args.format.split(",") if f.strip()]
+    dirs = [Path(d) for d in args.run_dirs]
+    if len(dirs) == 1:
+        if args.out:
+            raise UserError("--out is for comparisons; a run's report goes into its run folder")
+        path = build_report(dirs[0], stat=args.stat, formats=formats)
+    else:
+        out = Path(args.out) if args.out else _comparison_folder(dirs)
+        path = build_comparison(dirs, out, stat=args.stat, formats=formats)
+    print(path)
+    return 0
+
+
+def _comparison_folder(dirs: list[Path]) -> Path:
+    """``<parent of the first run>/compare-<run names joined by -vs->``."""
+    names = "-vs-".join(d.resolve().name for d in dirs)
+    return dirs[0].resolve().parent / f"compare-{names}"

@@ -1,0 +1,421 @@
+"""A typed, read-only view of a run folder: ``summary.json`` and ``scores.csv``.
+
+The schema is documented in ``docs/results.md``; this module is the only place in the report
+that knows its key names. Nothing here touches the score store. Anything a user can get wrong
+(a missing folder, a file from another tool, a schema this version does not read) raises
+:class:`~iqabench.errors.UserError` with one line naming the file and the key at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+#: The statistics a report can rank by, in display order.
+STATS: tuple[str, ...] = ("plcc", "srocc", "krocc", "rmse")
+#: Statistics where a larger value means closer agreement with people.
+HIGHER_IS_BETTER: dict[str, bool] = {"plcc": True, "srocc": True, "krocc": True, "rmse": False}
+STAT_LABELS: dict[str, str] = {"plcc": "PLCC", "srocc": "SROCC", "krocc": "KROCC", "rmse": "RMSE"}
+#: Display names of the distortion codes used by the thermal datasets; others are shown as is.
+DISTORTION_NAMES: dict[str, str] = {
+    "AWGN": "White noise",
+    "BLU": "Blurring",
+    "NU": "Non-uniformity",
+    "JPG": "JPEG",
+    "J2K": "JPEG2000",
+}
+
+
+def distortion_name(code: str) -> str:
+    """The display name of a distortion code (unknown codes are returned unchanged)."""
+    return DISTORTION_NAMES.get(code, code)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The statistics of one metric on one set of items (all items or one distortion type)."""
+
+    plcc: float
+    srocc: float
+    krocc: float
+    rmse: float
+    n: int
+    plcc_ci: tuple[float, float] | None = None
+    srocc_ci: tuple[float, float] | None = None
+    mapping_kind: str | None = None
+    mapping_params: tuple[float, ...] | None = None
+    mapping_converged: bool | None = None
+
+    def get(self, stat: str) -> float:
+        return float(getattr(self, stat))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One statistic summarised over the test sets of the splits."""
+
+    median: float
+    q25: float
+    q75: float
+    iqr: float
+    min: float
+    max: float
+    n: int
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """Everything ``summary.json`` says about one metric."""
+
+    name: str
+    display_name: str
+    family: str
+    full_reference: bool
+    higher_is_better: bool
+    trainable: bool
+    version: str
+    params: dict[str, Any]
+    citation: str
+    calibration: str
+    status: str
+    reason: str | None
+    notes: list[str]
+    n_scored: int
+    n_failed: int
+    seconds: float | None
+    evaluation: str
+    overall: Stats | None
+    per_type: dict[str, Stats]
+    n_splits: int
+    split_overall: dict[str, Spread]
+    split_per_type: dict[str, dict[str, Spread]]
+
+    @property
+    def ok(self) -> bool:
+        """True when the metric was evaluated (it has overall statistics)."""
+        return self.status == "ok" and self.overall is not None
+
+    @property
+    def by_splits(self) -> bool:
+        """True when the primary figures are medians over splits (trainable metrics)."""
+        return self.evaluation == "splits"
+
+    def value(self, stat: str, distortion: str | None = None) -> float:
+        """The primary figure of ``stat`` overall or for one distortion type (NaN if absent).
+
+        For a metric evaluated on splits that is the median over the splits' test sets, for a
+        training-free metric the statistic on every item.
+        """
+        if self.by_splits:
+            spread = self.spread(stat, distortion)
+            return spread.median if spread is not None else math.nan
+        stats = self.overall if distortion is None else self.per_type.get(distortion)
+        return stats.get(stat) if stats is not None else math.nan
+
+    def spread(self, stat: str, distortion: str | None = None) -> Spread | None:
+        """The spread over splits of ``stat`` (None for metrics not evaluated on splits)."""
+        if not self.by_splits:
+            return None
+        table = self.split_overall if distortion is None else self.split_per_type.get(distortion)
+        return (table or {}).get(stat)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The dataset block of ``summary.json``."""
+
+    name: str
+    display_name: str
+    root: str
+    n_images: int
+    n_contents: int
+    distortions: list[str]
+    score_type: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One row of ``scores.csv``; ``split`` is None for a training-free metric."""
+
+    metric: str
+    split: int | None
+    item_id: str
+    image: str
+    ref: str
+    distortion: str
+    level: str
+    content: str
+    mos: float
+    quality: float
+    score: float | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Points:
+    """One metric's item-level scores for scatter plots and significance tests.
+
+    ``score`` is the raw output for a training-free metric and, for a trainable metric, the
+    cross-validated prediction (averaged over the splits where the item was a test item).
+    ``quality`` is the subjective score oriented so that higher is better (what statistics and
+    the logistic mapping are computed against).
+    """
+
+    item_ids: list[str]
+    score: list[float]
+    quality: list[float]
+    distortion: list[str]
+
+
+@dataclass
+class Run:
+    """A loaded run folder."""
+
+    path: Path
+    iqabench_version: str
+    created: str
+    software: dict[str, str]
+    dataset: DatasetInfo
+    protocol: dict[str, Any]
+    timing: dict[str, Any]
+    counts: dict[str, int]
+    metrics: dict[str, MetricResult]
+    failures: list[dict[str, Any]]
+    warnings: list[str]
+    rows: list[ScoreRow] = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """A short name for the run: the dataset's display name."""
+        return self.dataset.display_name or self.dataset.name
+
+    @property
+    def evaluated(self) -> list[MetricResult]:
+        """The metrics that have statistics, in run order."""
+        return [m for m in self.metrics.values() if m.ok]
+
+    def points(self, metric: str) -> Points:
+        """Item-level scores of ``metric`` (errors left out), in first-seen item order."""
+        sums: dict[str, list[float]] = {}
+        first: dict[str, ScoreRow] = {}
+        for row in self.rows:
+            if row.metric != metric or row.score is None:
+                continue
+            sums.setdefault(row.item_id, []).append(row.score)
+            first.setdefault(row.item_id, row)
+        ids = list(sums)
+        return Points(
+            item_ids=ids,
+            score=[math.fsum(sums[i]) / len(sums[i]) for i in ids],
+            quality=[first[i].quality for i in ids],
+            distortion=[first[i].distortion for i in ids],
+        )
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read and check a run folder's ``summary.json`` and ``scores.csv``."""
+    from ..results import read_summary
+
+    path = Path(run_dir)
+    data = read_summary(path)
+    summary_path = path / "summary.json"
+    reader = _Reader(summary_path)
+    dataset = reader.mapping(data, "dataset")
+    metrics = reader.mapping(data, "metrics")
+    return Run(
+        path=path,
+        iqabench_version=str(data.get("iqabench_version", "")),
+        created=str(data.get("created", "")),
+        software={str(k): str(v) for k, v in reader.mapping(data, "software").items()},
+        dataset=DatasetInfo(
+            name=reader.text(dataset, "name", "dataset"),
+            display_name=str(dataset.get("display_name") or dataset.get("name")),
+            root=str(dataset.get("root", "")),
+            n_images=reader.integer(dataset, "n_images", "dataset"),
+            n_contents=reader.integer(dataset, "n_contents", "dataset"),
+            distortions=[str(d) for d in reader.sequence(dataset, "distortions", "dataset")],
+            score_type=str(dataset.get("score_type", "")),
+            higher_is_better=bool(dataset.get("higher_is_better", True)),
+        ),
+        protocol=dict(reader.mapping(data, "protocol")),
+        timing=dict(reader.mapping(data, "timing")),
+        counts={str(k): int(v or 0) for k, v in reader.mapping(data, "counts").items()},
+        metrics={str(k): reader.metric(str(k), v) for k, v in metrics.items()},
+        failures=[dict(f) for f in reader.sequence(data, "failures", "")],
+        warnings=[str(w) for w in reader.sequence(data, "warnings", "")],
+        rows=_read_scores(path / "scores.csv"),
+    )
+
+
+class _Reader:
+    """Typed access to summary.json with errors that name the key at fault."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _missing(self, where: str, key: str, kind: str) -> UserError:
+        place = f"{where}.{key}" if where else key
+        return UserError(f"{self.path}: {place} is missing or is not {kind}")
+
+    def mapping(self, data: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+        value = data.get(key)
+        if not isinstance(value, Mapping):
+            raise self._missing(where, key, "an object")
+        return value
+
+    def sequence(self, data: Mapping[str, Any], key: str, where: str) -> list[Any]:
+        value = data.get(key)
+        if not isinstance(value, list):
+            raise self._missing(where, key, "a list")
+        return value
+
+    def text(self, data: Mapping[str, Any], key: str, where: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
+            raise self._missing(where, key, "a string")
+        return value
+
+    def integer(self, data: Mapping[str, Any], key: str, where: str) -> int:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._missing(where, key, "an integer")
+        return value
+
+    def number(self, data: Mapping[str, Any], key: str, where: str) -> float:
+        value = data.get(key)
+        if value is None:
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._missing(where, key, "a number")
+        return float(value)
+
+    def stats(self, data: Any, where: str) -> Stats:
+        if not isinstance(data, Mapping):
+            raise UserError(f"{self.path}: {where} is not an object")
+        mapping = data.get("mapping") if isinstance(data.get("mapping"), Mapping) else {}
+        params = mapping.get("params")
+        return Stats(
+            plcc=self.number(data, "plcc", where),
+            srocc=self.number(data, "srocc", where),
+            krocc=self.number(data, "krocc", where),
+            rmse=self.number(data, "rmse", where),
+            n=self.integer(data, "n", where),
+            plcc_ci=_interval(data.get("plcc_ci")),
+            srocc_ci=_interval(data.get("srocc_ci")),
+            mapping_kind=mapping.get("kind"),
+            mapping_params=tuple(float(p) for p in params) if isinstance(params, list) else None,
+            mapping_converged=mapping.get("converged"),
+        )
+
+    def spreads(self, data: Any, where: str) -> dict[str, Spread]:
+        if not isinstance(data, Mapping):
+            raise UserError(f"{self.path}: {where} is not an object")
+        found: dict[str, Spread] = {}
+        for stat in STATS:
+            block = data.get(stat)
+            if not block:  # a statistic not computed on splits is simply absent
+                continue
+            at = f"{where}.{stat}"
+            found[stat] = Spread(
+                median=self.number(block, "median", at),
+                q25=self.number(block, "q25", at),
+                q75=self.number(block, "q75", at),
+                iqr=self.number(block, "iqr", at),
+                min=self.number(block, "min", at),
+                max=self.number(block, "max", at),
+                n=self.integer(block, "n", at),
+            )
+        return found
+
+    def metric(self, name: str, data: Any) -> MetricResult:
+        where = f"metrics.{name}"
+        if not isinstance(data, Mapping):
+            raise UserError(f"{self.path}: {where} is not an object")
+        status = self.text(data, "status", where)
+        overall = data.get("overall")
+        splits = data.get("splits") if isinstance(data.get("splits"), Mapping) else {}
+        per_type = data.get("per_type") if isinstance(data.get("per_type"), Mapping) else {}
+        split_per_type = (
+            splits.get("per_type") if isinstance(splits.get("per_type"), Mapping) else {}
+        )
+        seconds = data.get("seconds")
+        return MetricResult(
+            name=name,
+            display_name=str(data.get("display_name") or name),
+            family=self.text(data, "family", where),
+            full_reference=bool(data.get("full_reference", False)),
+            higher_is_better=bool(data.get("higher_is_better", True)),
+            trainable=bool(data.get("trainable", False)),
+            version=str(data.get("version", "")),
+            params=dict(data.get("params") or {}),
+            citation=str(data.get("citation") or ""),
+            calibration=str(data.get("calibration") or "not recorded"),
+            status=status,
+            reason=data.get("reason"),
+            notes=[str(n) for n in data.get("notes") or []],
+            n_scored=int(data.get("n_scored") or 0),
+            n_failed=int(data.get("n_failed") or 0),
+            seconds=float(seconds) if isinstance(seconds, int | float) else None,
+            evaluation=str(data.get("evaluation") or "full"),
+            overall=self.stats(overall, f"{where}.overall") if overall else None,
+            per_type={
+                str(k): self.stats(v, f"{where}.per_type.{k}") for k, v in per_type.items() if v
+            },
+            n_splits=int(splits.get("n") or 0),
+            split_overall=self.spreads(splits.get("overall") or {}, f"{where}.splits.overall"),
+            split_per_type={
+                str(k): self.spreads(v, f"{where}.splits.per_type.{k}")
+                for k, v in split_per_type.items()
+            },
+        )
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, list) and len(value) == 2 and all(v is not None for v in value):
+        return float(value[0]), float(value[1])
+    return None
+
+
+def _float(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+def _read_scores(path: Path) -> list[ScoreRow]:
+    from ..results import SCORE_COLUMNS
+
+    if not path.is_file():
+        raise UserError(f"{path} is missing: the run folder is incomplete (rerun `iqabench run`)")
+    rows: list[ScoreRow] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in SCORE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{path}: header lacks column {missing[0]!r}")
+        for line, rec in enumerate(reader, start=2):
+            try:
+                rows.append(
+                    ScoreRow(
+                        metric=rec["metric"],
+                        split=int(rec["split"]) if rec["split"].strip() else None,
+                        item_id=rec["item_id"],
+                        image=rec["image"],
+                        ref=rec["ref"],
+                        distortion=rec["distortion"],
+                        level=rec["level"],
+                        content=rec["content"],
+                        mos=float(rec["mos"]),
+                        quality=float(rec["quality"]),
+                        score=None if rec["error"].strip() else _float(rec["score"]),
+                        error=rec["error"],
+                    )
+                )
+            except (AttributeError, TypeError, ValueError) as exc:
+                raise UserError(f"{path}, line {line}: {exc}") from None
+    return rows
