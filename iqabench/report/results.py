@@ -12,6 +12,7 @@ import csv
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -201,12 +202,19 @@ class Run:
         """The metrics that have statistics, in run order."""
         return [m for m in self.metrics.values() if m.ok]
 
+    @cached_property
+    def _rows_by_metric(self) -> dict[str, list[ScoreRow]]:
+        grouped: dict[str, list[ScoreRow]] = {}
+        for row in self.rows:
+            grouped.setdefault(row.metric, []).append(row)
+        return grouped
+
     def points(self, metric: str) -> Points:
         """Item-level scores of ``metric`` (errors left out), in first-seen item order."""
         sums: dict[str, list[float]] = {}
         first: dict[str, ScoreRow] = {}
-        for row in self.rows:
-            if row.metric != metric or row.score is None:
+        for row in self._rows_by_metric.get(metric, []):
+            if row.score is None:
                 continue
             sums.setdefault(row.item_id, []).append(row.score)
             first.setdefault(row.item_id, row)
