@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "list": "list_cmd",
     "run": "run_cmd",
     "score": "score_cmd",
+    "report": "report_cmd",
     "make-dataset": "make_dataset_cmd",
     "fit-niqe": "fit_niqe_cmd",
 }

@@ -99,6 +99,11 @@ class Metric(ABC):
         """Warnings to record with the results (e.g. a network without pretrained weights)."""
         return []
 
+    def pretrained_weights(self) -> bool | None:
+        """For metrics built on a network: whether it started from pretrained weights (True)
+        or from random initialisation (False). None for metrics without a network."""
+        return None
+
     def params_hash(self) -> str:
         """A short hash of what changes results: parameters (file parameters by content) and
         the content of the model files."""

@@ -59,7 +59,7 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{run_dir} has no summary.json: is it a folder written by `iqabench run`?")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
     if not isinstance(summary, dict) or summary.get("schema") != SCHEMA:
         raise UserError(f"{path} is not an iqabench results file (schema {SCHEMA})")

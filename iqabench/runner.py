@@ -222,6 +222,7 @@ def _metric_facts(cls: type[Metric]) -> dict[str, Any]:
         status="ok",
         reason=None,
         notes=[],
+        pretrained=None,
     )
     return facts
 
@@ -267,6 +268,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         outcome.tally.add(tally)
         scores = _collect(records, usable, context, metric, outcome)
         _add_notes(outcome, metric.notes())
+        outcome.entry["pretrained"] = metric.pretrained_weights()
         _evaluate_direct(metric, scores, context, outcome)
         return
     from .fitting import feature_predictions, learned_predictions
@@ -308,6 +310,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
                 bar,
             )
     _add_notes(outcome, [*notes, *metric.notes()])
+    outcome.entry["pretrained"] = metric.pretrained_weights()
     _evaluate_splits_of_trainable(predictions, context, outcome)
 
 
@@ -495,7 +498,7 @@ def _dataset_facts(dataset: Dataset) -> dict[str, Any]:
         "n_contents": len(set(dataset.contents)),
         "distortions": dataset.distortions,
         "score_type": score.get("type", "MOS"),
-        "higher_is_better": True,
+        "higher_is_better": dataset.score_higher_is_better,
     }
 
 

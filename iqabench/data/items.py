@@ -36,6 +36,8 @@ class Dataset:
     root: Path
     items: list[Item]
     card: dict[str, Any] = field(default_factory=dict)
+    #: Direction of the published scores (``mos``); ``quality`` is always higher-is-better.
+    score_higher_is_better: bool = True
 
     def __len__(self) -> int:
         return len(self.items)

@@ -79,7 +79,13 @@ def load(
     if not items:
         raise DatasetError(f"dataset {canonical} at {resolved} has no images")
     _check_unique(items, resolved)
-    return Dataset(name=canonical, root=resolved, items=items, card=card)
+    return Dataset(
+        name=canonical,
+        root=resolved,
+        items=items,
+        card=card,
+        score_higher_is_better=not options.get("lower_is_better", False),
+    )
 
 
 def _check_unique(items: list[Item], root: Path) -> None:
