@@ -23,7 +23,6 @@ from iqabench.errors import MetricParameterError, NotFittedError, UserError
 from iqabench.features.gradients import (
     fspecial_log,
     gaussian_derivatives,
-    imresize_half,
     joint_adaptive_normalisation,
     laplacian_of_gaussian,
     prewitt_magnitude,
@@ -106,17 +105,6 @@ def test_joint_adaptive_normalisation_of_constant_maps() -> None:
     gm_n, log_n = joint_adaptive_normalisation(gm, log, 1.0, 0.2)
     np.testing.assert_allclose(gm_n[3:-3, 3:-3], 10.0 / 10.2, rtol=1e-12)
     np.testing.assert_allclose(log_n[3:-3, 3:-3], 10.0 / 10.2, rtol=1e-12)
-
-
-def test_imresize_half_of_a_ramp_and_a_constant() -> None:
-    # MATLAB imresize(., 0.5) samples output o at input position 2*o + 0.5; the cubic kernel
-    # reproduces a linear ramp exactly away from the mirrored borders.
-    ramp = np.tile(np.arange(21.0), (9, 1))
-    half = imresize_half(ramp)
-    assert half.shape == (5, 11)
-    expected = np.broadcast_to(2.0 * np.arange(2, 9) + 0.5, (5, 7))
-    np.testing.assert_allclose(half[:, 2:-2], expected, rtol=1e-12)
-    np.testing.assert_allclose(imresize_half(np.full((7, 8), 3.0)), 3.0, rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ Used by GM-LOG (Xue et al., IEEE TIP 2014), OG-IQA (Liu et al., Signal Processin
 Communication 2016) and GWH-GLBP (Li, Lin and Fang, IEEE SPL 2016). All functions take and
 return ``float64`` arrays; the MATLAB conventions they reproduce are:
 
-* ``fspecial('gaussian')`` and ``fspecial('log')`` kernels, exactly;
+* ``fspecial('log')`` kernels, exactly (Gaussian windows and ``imresize`` come from
+  :mod:`iqabench.features.nss`);
 * ``filter2(kernel, image, 'same')`` and ``conv2(image, kernel, 'same')``: zero padding outside
   the image (``filter2`` correlates, ``conv2`` flips the kernel);
-* ``imresize(image, 0.5)``: bicubic interpolation with antialiasing and symmetric borders.
 
 OpenCV is imported inside the functions so that importing this module stays cheap.
 """
@@ -19,15 +19,7 @@ import math
 import numpy as np
 
 from ..errors import UserError
-
-
-def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
-    """MATLAB ``fspecial('gaussian', size, sigma)``: a ``size`` x ``size`` kernel summing to 1."""
-    half = (size - 1) / 2.0
-    offsets = np.arange(size, dtype=np.float64) - half
-    kernel = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2.0 * sigma * sigma))
-    kernel[kernel < np.finfo(np.float64).eps * kernel.max()] = 0.0
-    return kernel / kernel.sum()
+from .nss import gaussian_window
 
 
 def fspecial_log(size: int, sigma: float) -> np.ndarray:
@@ -65,7 +57,7 @@ def gaussian_derivative_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     forward difference, so the kernel is centred half a pixel off), cropped by one pixel on
     each side and scaled so that its absolute values sum to 1. For ``sigma = 0.5``: 5x5.
     """
-    window = fspecial_gaussian(2 * math.ceil(3 * sigma) + 3, sigma)
+    window = gaussian_window(2 * math.ceil(3 * sigma) + 3, sigma)
     kx = window[1:-1, 1:-1] - window[1:-1, 2:]
     ky = window[1:-1, 1:-1] - window[2:, 1:-1]
     return kx / np.abs(kx).sum(), ky / np.abs(ky).sum()
@@ -119,51 +111,10 @@ def joint_adaptive_normalisation(
     ``(gm^2 + log^2) / 2``. ``sigma`` is the normalisation scale (twice the filter scale in the
     paper), ``c0`` a small constant that keeps flat regions finite.
     """
-    window = fspecial_gaussian(2 * math.ceil(3 * sigma) + 1, sigma)
+    window = gaussian_window(2 * math.ceil(3 * sigma) + 1, sigma)
     energy = filter2_same((gm * gm + log * log) / 2.0, window)
     norm = np.sqrt(np.maximum(energy, 0.0)) + c0
     return gm / norm, log / norm
-
-
-def _cubic(x: np.ndarray) -> np.ndarray:
-    """Keys' cubic convolution kernel (a = -0.5), as in MATLAB ``imresize``."""
-    ax = np.abs(x)
-    ax2, ax3 = ax * ax, ax * ax * ax
-    near = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)
-    far = (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
-    return near + far
-
-
-# imresize(., 0.5): output sample o (0-based) sits at input position 2*o + 0.5 and the
-# antialiased kernel 0.5*cubic(0.5*d) reaches 8 inputs, at distances -3.5 .. 3.5.
-_HALF_TAPS = 0.5 * _cubic(0.5 * np.arange(3.5, -4.0, -1.0))
-_HALF_TAPS = _HALF_TAPS / _HALF_TAPS.sum()
-
-
-def _halve_axis(image: np.ndarray, axis: int) -> np.ndarray:
-    length = image.shape[axis]
-    out_length = (length + 1) // 2
-    pad = [(0, 0)] * image.ndim
-    pad[axis] = (3, 4)
-    padded = np.pad(image, pad, mode="symmetric")
-    result = np.zeros(
-        image.shape[:axis] + (out_length,) + image.shape[axis + 1 :], dtype=np.float64
-    )
-    index: list[slice] = [slice(None)] * image.ndim
-    for tap, weight in enumerate(_HALF_TAPS):
-        index[axis] = slice(tap, tap + 2 * out_length - 1, 2)
-        result += weight * padded[tuple(index)]
-    return result
-
-
-def imresize_half(image: np.ndarray) -> np.ndarray:
-    """MATLAB ``imresize(image, 0.5)`` on a double image (bicubic, antialiased, no rounding).
-
-    The output has ``ceil(H/2)`` x ``ceil(W/2)`` samples; borders are mirrored symmetrically
-    (the edge sample repeated), as MATLAB does.
-    """
-    data = np.asarray(image, dtype=np.float64)
-    return _halve_axis(_halve_axis(data, 0), 1)
 
 
 def require_grey(name: str, image: np.ndarray, min_side: int) -> np.ndarray:

@@ -59,8 +59,9 @@ class GWHGLBP(FeatureMetric):
         return np.stack([self._image_features(image) for image in images])
 
     def _image_features(self, image: np.ndarray) -> np.ndarray:
-        from ..features.gradients import imresize_half, prewitt_magnitude, require_grey
+        from ..features.gradients import prewitt_magnitude, require_grey
         from ..features.lbp import circle_origin, lbp_riu2, weighted_histogram
+        from ..features.nss import imresize
 
         scales, points = int(self.params["scales"]), int(self.params["points"])
         radius = float(self.params["radius"])
@@ -69,7 +70,7 @@ class GWHGLBP(FeatureMetric):
         hists = []
         for scale in range(scales):
             if scale:
-                data = imresize_half(data)
+                data = imresize(data, 0.5)
             gm = prewitt_magnitude(data)
             codes = lbp_riu2(gm, points, radius)
             weights = gm[top : top + codes.shape[0], left : left + codes.shape[1]]

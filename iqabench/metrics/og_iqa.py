@@ -68,14 +68,15 @@ class OGIQA(FeatureMetric):
         return np.stack([self._image_features(image) for image in images])
 
     def _image_features(self, image: np.ndarray) -> np.ndarray:
-        from ..features.gradients import imresize_half, require_grey
+        from ..features.gradients import require_grey
+        from ..features.nss import imresize
 
         scales = int(self.params["scales"])
         data = require_grey(self.name, image, 3 * 2 ** (scales - 1))
         feats: list[float] = []
         for scale in range(scales):
             if scale:
-                data = imresize_half(data)
+                data = imresize(data, 0.5)
             gm, ro, rm = relative_gradient_maps(data, float(self.params["sigma"]))
             feats += [
                 histogram_spread(gm, MAGNITUDE_STEP),
