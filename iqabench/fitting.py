@@ -54,7 +54,8 @@ def feature_predictions(
             return {}, [f"split {split.index}: too few scorable items to fit"]
         x_train = np.stack([features[keys[i.id]] for i in train])
         y_train = np.array([i.quality for i in train])
-        metric.fit(x_train, y_train, seed=seed + split.index)
+        groups = [i.content for i in train]
+        metric.fit(x_train, y_train, seed=seed + split.index, groups=groups)
         predicted = metric.predict(np.stack([features[keys[i.id]] for i in test]))
         return {keys[i.id]: float(p) for i, p in zip(test, predicted, strict=True)}, []
 

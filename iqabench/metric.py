@@ -167,15 +167,27 @@ class FeatureMetric(Metric):
         """Return an ``(N, D)`` feature matrix, one row per image."""
 
     @abstractmethod
-    def make_regressor(self, seed: int) -> Regressor:
-        """A fresh, unfitted regressor (hyper-parameter search included) for one split."""
+    def make_regressor(self, seed: int, groups: Sequence[str] | None = None) -> Regressor:
+        """A fresh, unfitted regressor for one split, its hyper-parameter search included.
+
+        ``groups`` are the content ids (reference scenes) of the training rows, in order, for
+        cross-validation folds that keep a scene on one side (see
+        :func:`iqabench.metrics._cv.cv_folds`); None when unknown.
+        """
 
     def pretrained_regressor(self) -> Regressor | None:
         """A published model usable without fitting, or ``None`` when there is none."""
         return None
 
-    def fit(self, features: np.ndarray, quality: np.ndarray, seed: int = 0) -> FeatureMetric:
-        self._regressor = self.make_regressor(seed).fit(features, quality)
+    def fit(
+        self,
+        features: np.ndarray,
+        quality: np.ndarray,
+        seed: int = 0,
+        groups: Sequence[str] | None = None,
+    ) -> FeatureMetric:
+        """Fit on training rows only (``groups``: their content ids, for grouped CV)."""
+        self._regressor = self.make_regressor(seed, groups).fit(features, quality)
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:

@@ -273,22 +273,26 @@ class CrossValidatedSVR:
     }
     MIN_SAMPLES: ClassVar[int] = 4
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, groups: Sequence[str] | None = None) -> None:
         self.seed = seed
+        self.groups = None if groups is None else list(groups)
         self.model_: Any = None
         self.best_params_: dict[str, float] = {}
 
     def fit(self, features: np.ndarray, quality: np.ndarray) -> CrossValidatedSVR:
         from sklearn.compose import TransformedTargetRegressor
-        from sklearn.model_selection import GridSearchCV, KFold
+        from sklearn.model_selection import GridSearchCV
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
         from sklearn.svm import SVR
+
+        from ._cv import cv_folds
 
         data = np.asarray(features, dtype=np.float64)
         target = np.asarray(quality, dtype=np.float64).ravel()
         usable = np.isfinite(data).all(axis=1) & np.isfinite(target)
         data, target = data[usable], target[usable]
+        groups = None if self.groups is None else np.asarray(self.groups)[usable]
         if data.shape[0] < self.MIN_SAMPLES:
             raise UserError(
                 f"BRISQUE needs at least {self.MIN_SAMPLES} training images with defined "
@@ -297,7 +301,7 @@ class CrossValidatedSVR:
         pipeline = Pipeline([("scale", MinMaxScaler((-1.0, 1.0))), ("svr", SVR(kernel="rbf"))])
         model = TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler())
         grid = {f"regressor__svr__{key}": values for key, values in self.GRID.items()}
-        folds = KFold(min(5, data.shape[0]), shuffle=True, random_state=self.seed)
+        folds = cv_folds(data.shape[0], 5, self.seed, groups)
         search = GridSearchCV(
             model, grid, cv=folds, scoring="neg_mean_squared_error", n_jobs=1, error_score="raise"
         )
@@ -348,8 +352,8 @@ class BRISQUE(FeatureMetric):
     ) -> np.ndarray:
         return _feature_matrix(images)
 
-    def make_regressor(self, seed: int) -> CrossValidatedSVR:
-        return CrossValidatedSVR(seed)
+    def make_regressor(self, seed: int, groups: Sequence[str] | None = None) -> CrossValidatedSVR:
+        return CrossValidatedSVR(seed, groups)
 
     def pretrained_regressor(self) -> NegatedLiveRegressor:
         if self._live is None:

@@ -99,22 +99,25 @@ class GMLOG(FeatureMetric):
         q_log = (joint / (p_gm[:, None] + CONDITIONAL_ALPHA)).sum(axis=0)
         return np.concatenate([p_gm, p_log, q_gm / q_gm.sum(), q_log / q_log.sum()])
 
-    def make_regressor(self, seed: int) -> Regressor:
-        return rbf_svr_search(seed, self.n_features)
+    def make_regressor(self, seed: int, groups: Sequence[str] | None = None) -> Regressor:
+        return rbf_svr_search(seed, self.n_features, groups)
 
 
-def rbf_svr_search(seed: int, n_features: int) -> Regressor:
-    """Standardised features -> epsilon-SVR (RBF), C and gamma by seeded 5-fold CV.
+def rbf_svr_search(seed: int, n_features: int, groups: Sequence[str] | None = None) -> Regressor:
+    """Standardised features -> epsilon-SVR (RBF), C and gamma by seeded 5-fold CV (grouped by
+    content when ``groups`` are given, see :func:`iqabench.metrics._cv.cv_folds`).
 
     The target is standardised too (so epsilon = 0.1 is a tenth of its spread, whatever the
     dataset's score scale). The grid: C in {1, 10, 100, 1000}, gamma in {0.1, 1, 10} /
     ``n_features``. Shared by GM-LOG and GWH-GLBP, which both use LIBSVM's epsilon-SVR.
     """
     from sklearn.compose import TransformedTargetRegressor
-    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVR
+
+    from ._cv import ContentFolds
 
     model = Pipeline(
         [
@@ -131,4 +134,4 @@ def rbf_svr_search(seed: int, n_features: int) -> Regressor:
         "svr__regressor__C": [1.0, 10.0, 100.0, 1000.0],
         "svr__regressor__gamma": [factor / n_features for factor in (0.1, 1.0, 10.0)],
     }
-    return GridSearchCV(model, grid, cv=KFold(n_splits=5, shuffle=True, random_state=seed))
+    return GridSearchCV(model, grid, cv=ContentFolds(5, seed, groups))

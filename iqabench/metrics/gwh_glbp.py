@@ -77,7 +77,7 @@ class GWHGLBP(FeatureMetric):
             hists.append(weighted_histogram(codes, weights, points + 2))
         return np.concatenate(hists)
 
-    def make_regressor(self, seed: int) -> Regressor:
+    def make_regressor(self, seed: int, groups: Sequence[str] | None = None) -> Regressor:
         from .gm_log import rbf_svr_search
 
-        return rbf_svr_search(seed, self.n_features)
+        return rbf_svr_search(seed, self.n_features, groups)

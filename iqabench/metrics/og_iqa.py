@@ -85,13 +85,15 @@ class OGIQA(FeatureMetric):
             ]
         return np.asarray(feats)
 
-    def make_regressor(self, seed: int) -> Regressor:
+    def make_regressor(self, seed: int, groups: Sequence[str] | None = None) -> Regressor:
         from sklearn.compose import TransformedTargetRegressor
         from sklearn.ensemble import AdaBoostRegressor
-        from sklearn.model_selection import GridSearchCV, KFold
+        from sklearn.model_selection import GridSearchCV
         from sklearn.neural_network import MLPRegressor
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import MinMaxScaler
+
+        from ._cv import ContentFolds
 
         network = MLPRegressor(
             hidden_layer_sizes=(6, 6), activation="tanh", solver="lbfgs", max_iter=100
@@ -112,9 +114,15 @@ class OGIQA(FeatureMetric):
             "boost__regressor__estimator__hidden_layer_sizes": [(6, 6), (12, 12)],
             "boost__regressor__n_estimators": [5, 10],
         }
-        return GridSearchCV(model, grid, cv=KFold(n_splits=3, shuffle=True, random_state=seed))
+        return GridSearchCV(model, grid, cv=ContentFolds(3, seed, groups))
 
-    def fit(self, features: np.ndarray, quality: np.ndarray, seed: int = 0) -> OGIQA:
+    def fit(
+        self,
+        features: np.ndarray,
+        quality: np.ndarray,
+        seed: int = 0,
+        groups: Sequence[str] | None = None,
+    ) -> OGIQA:
         """Fit as :class:`FeatureMetric` does, on one BLAS thread and without the networks'
         iteration-limit warnings.
 
@@ -128,7 +136,7 @@ class OGIQA(FeatureMetric):
 
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            super().fit(features, quality, seed)
+            super().fit(features, quality, seed, groups)
         return self
 
 

@@ -129,8 +129,10 @@ class SCIQA(FeatureMetric):
                     out[chunk] = _distances(network, _to_tensor(batch, device), len(chunk))
         return out
 
-    def make_regressor(self, seed: int) -> NonNegativeLayerWeights:
-        return NonNegativeLayerWeights(seed=seed)
+    def make_regressor(
+        self, seed: int, groups: Sequence[str] | None = None
+    ) -> NonNegativeLayerWeights:
+        return NonNegativeLayerWeights(seed=seed, groups=groups)
 
     def pretrained_regressor(self) -> NonNegativeLayerWeights:
         """Equal weights on the ten normalised distances: ``1 - mean(d)``, in [0, 1]."""
@@ -174,9 +176,12 @@ class NonNegativeLayerWeights:
 
     ALPHAS: ClassVar[tuple[float, ...]] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
-    def __init__(self, seed: int = 0, n_folds: int = 5) -> None:
+    def __init__(
+        self, seed: int = 0, n_folds: int = 5, groups: Sequence[str] | None = None
+    ) -> None:
         self.seed = seed
         self.n_folds = n_folds
+        self.groups = None if groups is None else list(groups)
 
     @classmethod
     def fixed(cls, coef: np.ndarray, intercept: float) -> NonNegativeLayerWeights:
@@ -211,16 +216,15 @@ class NonNegativeLayerWeights:
         return self.coef_ / total if total > 0 else self.coef_.copy()
 
     def _select_alpha(self, X: np.ndarray, y: np.ndarray) -> float:
-        n_folds = min(self.n_folds, X.shape[0] // 2)
-        if n_folds < 2:
+        from ._cv import cv_folds
+
+        if min(self.n_folds, X.shape[0] // 2) < 2:
             return 0.0
-        order = np.random.default_rng(self.seed).permutation(X.shape[0])
-        folds = np.array_split(order, n_folds)
+        folds = cv_folds(X.shape[0], min(self.n_folds, X.shape[0] // 2), self.seed, self.groups)
         errors = []
         for alpha in self.ALPHAS:
             squared = 0.0
-            for fold in folds:
-                train = np.setdiff1d(order, fold)
+            for train, fold in folds:
                 coef, intercept = _solve(X[train], y[train], alpha)
                 squared += float(np.sum((y[fold] - (intercept - X[fold] @ coef)) ** 2))
             errors.append(squared)
