@@ -234,6 +234,9 @@ class BRISQUELive(Metric):
         super().__init__(**params)
         self._svr: LibSVMRegressor | None = None
 
+    def model_files(self) -> list[Path]:
+        return [resolve(LIVE_MODEL), resolve(LIVE_RANGE)]
+
     def score(
         self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:

@@ -205,6 +205,11 @@ class NIQE(Metric):
             raise WeightsNotFoundError(f"NIQE model file not found: {model}")
         self._model: tuple[np.ndarray, np.ndarray] | None = None
 
+    def model_files(self) -> list[Path]:
+        """The original pristine model when no ``model`` file is given (that one is hashed as
+        a file parameter)."""
+        return [] if self.params["model"] else [resolve(PRISTINE_MODEL)]
+
     def pristine_model(self) -> tuple[np.ndarray, np.ndarray]:
         """The ``(mu, cov)`` in use: the ``model`` file, else the original release's."""
         if self._model is None:

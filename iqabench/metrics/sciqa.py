@@ -139,6 +139,16 @@ class SCIQA(FeatureMetric):
         size = len(FEATURE_NAMES)
         return NonNegativeLayerWeights.fixed(np.full(size, 1.0 / size), intercept=1.0)
 
+    def model_files(self) -> list[Path]:
+        """The resolved VGG-16 checkpoint (``weights_file`` is hashed as a file parameter)."""
+        if self.params["weights_file"] is not None:
+            return []
+        path = _weights_path(None, bool(self.params["allow_random_init"]))
+        return [] if path is None else [path]
+
+    def pretrained_weights(self) -> bool:
+        return not self.notes()
+
     def notes(self) -> list[str]:
         """Warnings to record with the results: a randomly initialised network."""
         if self._network is None:  # features may have come from the score store
