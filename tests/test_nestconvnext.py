@@ -31,6 +31,10 @@ from iqabench.train.checkpoint import FORMAT, read_checkpoint
 from iqabench.train.loop import train
 
 PUBLISHED_PARAMETERS = 300.9e6
+FULL_PARAMETERS = 299_885_002
+LITE_PARAMETERS = 44_248_658
+
+pytestmark = pytest.mark.filterwarnings("ignore:WARNING. ImageNet ResNet-50:RuntimeWarning")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -107,7 +111,7 @@ def test_full_model_size_and_forward_pass() -> None:
     torch.manual_seed(0)
     net = NestConvNeXtIQANet(FULL).eval()
     count = parameter_count(net)
-    assert count == 299_885_002
+    assert count == FULL_PARAMETERS
     assert abs(count - PUBLISHED_PARAMETERS) / PUBLISHED_PARAMETERS < 0.01
     with torch.no_grad():
         scores = net(torch.rand(2, 1, 224, 224) * 2 - 1)
@@ -117,9 +121,22 @@ def test_full_model_size_and_forward_pass() -> None:
 
 def test_lite_model_is_narrower_and_scores_any_multiple_of_32() -> None:
     net = NestConvNeXtIQANet(LITE).eval()
-    assert parameter_count(net) == 44_248_658
+    assert parameter_count(net) == LITE_PARAMETERS
     with torch.no_grad():
         assert net(torch.zeros(3, 1, 128, 128)).shape == (3,)
+
+
+def test_cards_describe_the_metrics() -> None:
+    from iqabench.cards import metric_card
+    from iqabench.metrics.nestconvnext import VARIANTS
+
+    counts = {"nestconvnext": FULL_PARAMETERS, "nestconvnext-lite": LITE_PARAMETERS}
+    for name, cls in VARIANTS.items():
+        card = metric_card(name)
+        assert card["parameters"] == dict(cls.default_params)
+        assert card["implementation"]["entry_point"] == f"{cls.__module__}:{cls.__name__}"
+        assert card["parameter_count"].startswith(f"{counts[name]:,} (measured")
+        assert card["family"] == cls.family and card["trainable"]
 
 
 # -- training, checkpoints, prediction -----------------------------------------------------

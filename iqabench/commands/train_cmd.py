@@ -50,11 +50,17 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="dataset name (LWIR_IQA, TIIQAD, ...)")
     parser.add_argument("--data-root", metavar="PATH", help="the dataset's folder")
     parser.add_argument("--csv", metavar="TABLE", help="score table of a csv dataset")
-    parser.add_argument("--epochs", type=_positive_int, help="training epochs (20)")
-    parser.add_argument("--batch-size", type=_positive_int, help="crops per batch (40)")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (2e-5)")
-    parser.add_argument("--weight-decay", type=float, help="Adam weight decay (5e-4)")
-    parser.add_argument("--crops", type=_positive_int, help="crops per image, train and test (10)")
+    parser.add_argument("--epochs", type=_positive_int, help="training epochs (default 20; lite 5)")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, help="crops per batch (default 40; lite 8)"
+    )
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 2e-5; lite 1e-4)")
+    parser.add_argument("--weight-decay", type=float, help="Adam weight decay (default 5e-4)")
+    parser.add_argument(
+        "--crops",
+        type=_positive_int,
+        help="random crops per image, for training and scoring (default 10; lite 2 and 4)",
+    )
     parser.add_argument("--seed", type=int, default=2030, help="seed of splits, crops, init")
     parser.add_argument(
         "--split-mode",

@@ -16,12 +16,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import NotFittedError, UserError
 from ..metric import LabelledImage, LearnedMetric
+
+if TYPE_CHECKING:
+    from ..train.loop import TrainConfig
 
 CITATION = (
     "No-Reference LWIR Image Quality Assessment via NestConvNeXt and Lightweight Dual "
@@ -99,9 +102,8 @@ class NestConvNeXtIQA(LearnedMetric):
             data = hashlib.sha256(
                 (train_set.fingerprint() + held_out.fingerprint()).encode()
             ).hexdigest()
-            out_dir = (
-                Path(self.params["work_dir"]) / f"{self.name}-{self.params_hash()}-{data[:12]}"
-            )
+            run = f"{self.name}-{self.params_hash()}-seed{recipe.seed}-{data[:12]}"
+            out_dir = Path(self.params["work_dir"]) / run
             if (out_dir / "last.pt").is_file():
                 resume = out_dir / "last.pt"
         result = run_training(
@@ -116,7 +118,7 @@ class NestConvNeXtIQA(LearnedMetric):
         self._notes = [*result.notes, *self._variant_notes()]
         return self
 
-    def train_config(self, seed: int) -> Any:
+    def train_config(self, seed: int) -> TrainConfig:
         """The :class:`~iqabench.train.loop.TrainConfig` these parameters describe."""
         from ..train.loop import TrainConfig
 
@@ -223,8 +225,8 @@ class NestConvNeXtLiteIQA(NestConvNeXtIQA):
 
     def _variant_notes(self) -> list[str]:
         return [
-            "nestconvnext-lite is the narrow-decoder demo configuration (44.2 M parameters, "
-            "shortened recipe), not the published 300.9 M NestConvNeXt-IQA"
+            "the narrow-decoder demo configuration (44.2 M parameters, shortened recipe), "
+            "not the published 300.9 M NestConvNeXt-IQA"
         ]
 
 

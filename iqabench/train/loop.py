@@ -2,7 +2,7 @@
 checkpoints every epoch with resume, per-epoch metrics on disk.
 
 Recipe (reference code defaults for LWIR-IQA): Adam, learning rate 2e-5, weight decay 5e-4,
-cosine annealing with ``T_max`` 50 stepped once per epoch (so 20 epochs end at about 65% of the
+cosine annealing with ``T_max`` 50 stepped once per epoch (so the 20th epoch runs at 68% of the
 initial rate), loss 10 x L1 between the crop's prediction and its image's quality, batches of 40
 crops, 10 random crops per training image per epoch, 20 epochs. Each epoch ends with the
 validation images scored as the test images will be (mean over 10 crops); the epoch with the
@@ -94,7 +94,7 @@ class EpochRecord:
     best: bool
     seconds: float
     train_seconds: float
-    train_images_per_s: float
+    train_crops_per_s: float
     peak_memory_mb: float
 
     @classmethod
@@ -175,19 +175,21 @@ def train(
         backbone_init = weights.label
         if not weights.pretrained:
             notes.append(weights.note)
-            warnings.warn(weights.note, RuntimeWarning, stacklevel=2)
-            _say(bar_source, weights.note, level=logging.WARNING)
+            if progress is None:
+                warnings.warn(weights.note, RuntimeWarning, stacklevel=2)
+            _say(bar_source, weights.note)
         net = NestConvNeXtIQANet(model_config, weights.path)
     else:
         backbone_init = str(state["backbone_init"])
         notes.extend(state.get("notes", []))
         net = NestConvNeXtIQANet(model_config)
         net.load_state_dict(state["model"], strict=True)
-    if validation is None:
-        notes.append(
-            "no validation images (fewer than 3): the last epoch was kept instead of the best "
-            "validated one"
-        )
+    no_validation = (
+        "no validation images (fewer than 3): the last epoch was kept instead of the best "
+        "validated one"
+    )
+    if validation is None and no_validation not in notes:
+        notes.append(no_validation)
     net.to(runtime.device)
     if runtime.channels_last:
         net.to(memory_format=torch.channels_last)
@@ -275,11 +277,14 @@ def train(
             val_mae = float(np.mean(np.abs(scores - validation.quality)))
             value = -math.inf if val_srocc is None else val_srocc
             improved = best_state is None or value > best_value
+            if improved:
+                best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()
+                }
         else:
             value, improved = -math.inf, True
         if improved:
             best_epoch, best_value = epoch + 1, value
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
 
         record = EpochRecord(
             epoch=epoch + 1,
@@ -292,7 +297,7 @@ def train(
             best=improved,
             seconds=time.perf_counter() - epoch_start,
             train_seconds=train_seconds,
-            train_images_per_s=len(crops) / train_seconds,
+            train_crops_per_s=len(crops) / train_seconds,
             peak_memory_mb=peak_memory_mb(runtime),
         )
         history.append(record)
@@ -304,7 +309,7 @@ def train(
                     {
                         **meta,
                         "kind": "model",
-                        "model": best_state,
+                        "model": best_state if validation is not None else net.state_dict(),
                         "epoch": epoch + 1,
                         "validation": {"srocc": val_srocc, "plcc": val_plcc, "mae": val_mae},
                     },
@@ -333,7 +338,7 @@ def train(
             write_history(out_dir, model_config.name, history)
         _say(bar_source, format_record(record, config.epochs))
 
-    if best_state is not None:
+    if validation is not None and best_state is not None:
         net.load_state_dict(best_state)
     return TrainResult(
         net=net,
@@ -360,7 +365,7 @@ def format_record(record: EpochRecord, epochs: int) -> str:
         f"epoch {record.epoch:>3}/{epochs}  loss {record.train_loss:.4f}  "
         f"train SROCC {num(record.train_srocc)}  val SROCC {num(record.val_srocc)}  "
         f"PLCC {num(record.val_plcc)}  lr {record.lr:.2e}  "
-        f"{record.train_images_per_s:.1f} crops/s  {record.seconds:.1f} s"
+        f"{record.train_crops_per_s:.1f} crops/s  {record.seconds:.1f} s"
         + ("  *best*" if record.best else "")
     )
 
@@ -429,6 +434,6 @@ def _resume_state(
     return state
 
 
-def _say(progress: Progress, message: str, level: int = logging.INFO) -> None:
-    log.log(level, "%s", message)
+def _say(progress: Progress, message: str) -> None:
+    log.info("%s", message)
     progress.note(message)

@@ -97,7 +97,7 @@ def resolve_runtime(
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[wanted]
 
     note = ""
-    if chosen.type == "cpu" and not has_cuda and training:
+    if requested == "auto" and chosen.type == "cpu" and training:
         note = f"no CUDA GPU visible: {model_name} runs on the CPU (slow)"
     if chosen.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
