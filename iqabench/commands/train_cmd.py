@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import RichProgress
     from ..train.experiment import decode_images, plan_split, run_experiment
     from ..train.loop import TrainConfig
+    from ..train.runtime import resolve_runtime
 
     defaults = variant(args.model).default_params
     model_config = CONFIGS[args.model]
@@ -125,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
     if resume is not None and len(modes) > 1:
         raise UserError("--resume continues one run: give --split-mode content or random")
 
+    # Refuse an impossible device before spending time on the images.
+    resolve_runtime(
+        config.device,
+        config.precision,
+        model_name=args.model,
+        gpu_recommended=model_config.gpu_recommended,
+    )
     dataset = load_dataset(args.dataset, args.data_root, csv=args.csv)
     plans = [
         plan_split(dataset, mode, args.test_fraction, args.val_fraction, args.seed)

@@ -99,6 +99,9 @@ class EpochRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise UserError(f"checkpoint history lacks {missing[0]!r}: written by another version")
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
