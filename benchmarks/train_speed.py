@@ -122,17 +122,17 @@ def synthetic_lwir_sized(seed: int):  # noqa: ANN201 - returns (train, validatio
     from iqabench.protocol import content_splits
     from iqabench.train.data import ImageSet, prepare_image
 
-    folder = Path(tempfile.mkdtemp(prefix="nestconvnext-bench-")) / "synthetic-lwir"
-    build_synthetic_lwir(folder, seed=seed, n_scenes=20)
-    dataset = load_dataset("synthetic-lwir", folder)
-    split = content_splits(dataset.contents, 1, 0.8, seed)[0]
-
-    def image_set(indices) -> ImageSet:  # noqa: ANN001
+    def image_set(dataset, indices) -> ImageSet:  # noqa: ANN001
         items = [dataset.items[i] for i in indices]
         pixels = [prepare_image(load_for_metric(i.image, "grey")[0], 512) for i in items]
         return ImageSet(np.stack(pixels), np.array([i.quality for i in items]))
 
-    return image_set(split.train), image_set(split.test)
+    with tempfile.TemporaryDirectory(prefix="nestconvnext-bench-") as tmp:
+        folder = Path(tmp) / "synthetic-lwir"
+        build_synthetic_lwir(folder, seed=seed, n_scenes=20)
+        dataset = load_dataset("synthetic-lwir", folder)
+        split = content_splits(dataset.contents, 1, 0.8, seed)[0]
+        return image_set(dataset, split.train), image_set(dataset, split.test)
 
 
 def full_recipe(args: argparse.Namespace) -> tuple[list[str], dict]:
