@@ -2,7 +2,7 @@
 
 >>> from iqabench import api
 >>> api.score("ssim", "dist.png", ref="ref.png")                      # doctest: +SKIP
->>> result = api.run(["psnr", "ssim"], dataset="synthetic-lwir", out="reports/demo")  # doctest: +SKIP
+>>> result = api.run(["psnr", "ssim"], "synthetic-lwir", out="reports/demo")  # doctest: +SKIP
 >>> result.summary["metrics"]["ssim"]["overall"]["srocc"]             # doctest: +SKIP
 """
 

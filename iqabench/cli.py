@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "report": "report_cmd",
     "make-dataset": "make_dataset_cmd",
     "fit-niqe": "fit_niqe_cmd",
+    "train": "train_cmd",
+    "predict": "predict_cmd",
 }
 
 

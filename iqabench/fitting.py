@@ -93,7 +93,7 @@ def learned_predictions(
             refs = [ref for _, ref in loaded] if metric.full_reference else None
             for item, value in zip(chunk, metric.score(images, refs), strict=True):
                 predicted[keys[item.id]] = float(value)
-        return predicted, list(metric.training_notes())
+        return predicted, list(metric.notes())
 
     return _per_split(store, key, items, keys, splits, seed, bar, fit_and_predict)
 

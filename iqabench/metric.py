@@ -238,7 +238,3 @@ class LearnedMetric(Metric):
     def requires_fit(self) -> bool:
         """False when the metric was given a trained model (e.g. a checkpoint) and scores as is."""
         return True
-
-    def training_notes(self) -> list[str]:
-        """Warnings to record with the results (e.g. started without pretrained weights)."""
-        return []

@@ -31,6 +31,10 @@ from .scoring import Job, Tally, compute
 from .store import MetricKey, Record, ScoreStore
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
+CHECKPOINT_NOTE = (
+    "scored with a given checkpoint instead of training per split: images it was trained on "
+    "are scored too, which inflates the figures unless the checkpoint never saw this dataset"
+)
 
 
 @dataclass
@@ -268,6 +272,8 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         outcome.tally.add(tally)
         scores = _collect(records, usable, context, metric, outcome)
         _add_notes(outcome, metric.notes())
+        if metric.trainable:  # a learned metric given its trained model
+            _add_notes(outcome, [CHECKPOINT_NOTE])
         outcome.entry["pretrained"] = metric.pretrained_weights()
         _evaluate_direct(metric, scores, context, outcome)
         return

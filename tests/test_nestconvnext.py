@@ -153,7 +153,7 @@ def test_training_lowers_the_loss_and_writes_the_run(trained) -> None:
     best = read_checkpoint(run_dir / "best.pt")
     assert best["kind"] == "model" and best["model_config"]["name"] == "nestconvnext-lite"
     assert read_checkpoint(run_dir / "last.pt")["epoch"] == 2
-    notes = " ".join(metric.training_notes())
+    notes = " ".join(metric.notes())
     assert "not the published" in notes
     if not resolve_imagenet_weights().pretrained:
         assert "RANDOM initialisation" in notes

@@ -36,7 +36,9 @@ def _metrics_table(Table):  # noqa: ANN001, ANN202, N803 - rich's Table class
         try:
             cls = entry.load()
         except Exception:
-            table.add_row(name, "-", "-", "-", "-", "broken", f"{entry.distribution}: {entry.error}")
+            table.add_row(
+                name, "-", "-", "-", "-", "broken", f"{entry.distribution}: {entry.error}"
+            )
             continue
         table.add_row(
             name,
@@ -62,5 +64,7 @@ def _datasets_table(Table):  # noqa: ANN001, ANN202, N803 - rich's Table class
         card = cards.get(name, {})
         score = (card.get("score") or {}).get("type", "MOS")
         refs = str(card.get("references", "-")).split(" (")[0]
-        table.add_row(name, str(score), refs, "yes" if needs_root else "no", str(card.get("obtain", "")))
+        table.add_row(
+            name, str(score), refs, "yes" if needs_root else "no", str(card.get("obtain", ""))
+        )
     return table

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ._options import parse_assignment, parse_value
 
     params = dict(parse_assignment(text, "--option") for text in args.option)
-    value = score(args.metric, args.image, args.ref, **{k: parse_value(v) for k, v in params.items()})
+    options = {key: parse_value(value) for key, value in params.items()}
+    value = score(args.metric, args.image, args.ref, **options)
     print(f"{value:.6g}")
     return 0

@@ -67,7 +67,6 @@ class NestConvNeXtIQA(LearnedMetric):
         self._net: Any = None
         self._runtime: Any = None
         self._eval_seed = int(self.params["seed"])
-        self._notes: list[str] = []
 
     def requires_fit(self) -> bool:
         return self.params["checkpoint"] is None
@@ -115,7 +114,6 @@ class NestConvNeXtIQA(LearnedMetric):
             resume=resume,
         )
         self._net, self._runtime, self._eval_seed = result.net, result.runtime, recipe.seed
-        self._notes = [*result.notes, *self._variant_notes()]
         return self
 
     def train_config(self, seed: int) -> TrainConfig:
@@ -162,9 +160,6 @@ class NestConvNeXtIQA(LearnedMetric):
             batch_size=int(self.params["batch_size"]),
         )
 
-    def training_notes(self) -> list[str]:
-        return list(self._notes)
-
     def model_files(self) -> list[Path]:
         """The ImageNet ResNet-50 file training starts from, when one is installed (its content
         enters the cache key, so installing it later retrains instead of reusing scores of a
@@ -176,6 +171,17 @@ class NestConvNeXtIQA(LearnedMetric):
 
         path = resolve_imagenet_weights().path
         return [path] if path is not None else []
+
+    def pretrained_weights(self) -> bool:
+        """Whether training starts (or the checkpoint's training started) from ImageNet."""
+        if not self.requires_fit():
+            from ..train.checkpoint import read_checkpoint
+
+            meta = read_checkpoint(self.params["checkpoint"], mmap=True)
+            return meta.get("backbone_init") != "random-init"
+        from ..models.backbone import resolve_imagenet_weights
+
+        return resolve_imagenet_weights().pretrained
 
     def notes(self) -> list[str]:
         """Warnings for the results: the random-initialisation warning when training without
@@ -201,8 +207,6 @@ class NestConvNeXtIQA(LearnedMetric):
             path, self.name, str(self.params["device"]), str(self.params["precision"])
         )
         self._net, self._runtime, self._eval_seed = trained.net, runtime, trained.seed
-        notes = [str(n) for n in trained.meta.get("notes", [])]
-        self._notes = [*notes, *self._variant_notes()]
 
     def _variant_notes(self) -> list[str]:
         return []
@@ -213,7 +217,9 @@ class NestConvNeXtLiteIQA(NestConvNeXtIQA):
     tests and demos. Not the published model: its results must never be reported as such."""
 
     name: ClassVar[str] = "nestconvnext-lite"
-    gpu_recommended: ClassVar[bool] = False
+    # Minutes per training on a CPU, but a run trains one model per split: `--metrics all`
+    # leaves it to machines with a GPU; name it (with few splits) to run it on a CPU.
+    gpu_recommended: ClassVar[bool] = True
     default_params: ClassVar[dict[str, Any]] = {
         **NestConvNeXtIQA.default_params,
         "epochs": 5,
