@@ -15,9 +15,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "distortion type, train the trainable metrics on content-disjoint splits, and write "
         "summary.json, scores.csv and report.html to the run folder.",
     )
-    parser.add_argument(
-        "--metrics", default="all", help="all, or NAME[,NAME...] (default: all)"
-    )
+    parser.add_argument("--metrics", default="all", help="all, or NAME[,NAME...] (default: all)")
     parser.add_argument(
         "--dataset",
         default="synthetic-lwir",
@@ -130,7 +128,7 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
             name,
             entry["family"],
             *(_fmt(stats.get(k)) for k in ("srocc", "plcc", "krocc", "rmse")),
-            entry["status"] if entry["status"] == "ok" else f"{entry['status']}: {entry['reason']}",
+            entry["status"],
         )
     console.print(table)
     counts = result.summary["counts"]
@@ -144,8 +142,10 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
     for line in result.input_failures[:10]:
         print(f"iqabench: error: {line}", file=sys.stderr)
     if len(result.input_failures) > 10:
-        print(f"iqabench: ... and {len(result.input_failures) - 10} more (see summary.json)",
-              file=sys.stderr)
+        print(
+            f"iqabench: ... and {len(result.input_failures) - 10} more (see summary.json)",
+            file=sys.stderr,
+        )
     for name, reason in {**result.skipped, **result.failed}.items():
         print(f"iqabench: {name} not evaluated: {reason}", file=sys.stderr)
     if result.report_error:
