@@ -8,7 +8,6 @@ import numpy as np
 
 from ..metric import Metric
 from ._checks import require_pairs
-from ._torch import as_tensor
 
 
 class GMSD(Metric):
@@ -18,7 +17,11 @@ class GMSD(Metric):
     Efficient Perceptual Image Quality Index", IEEE Transactions on Image Processing 23(2),
     684-695, 2014, doi:10.1109/TIP.2013.2293423.
 
-    Wraps ``pyiqa.archs.gmsd_arch.gmsd`` in ``float64`` on the grey image. The authors' script
+    The computation of ``pyiqa.archs.gmsd_arch.gmsd`` in ``float64`` on the grey image, written
+    with NumPy and OpenCV (the same numbers, several times faster than the torch original on one
+    core): 2x2 block means, Prewitt gradients (3x3 correlation, zero padding) with pyiqa's
+    ``float32`` taps (1/3 rounded to ``float32``), magnitudes ``sqrt(gx^2 + gy^2 + 1e-12)``,
+    the similarity map with T = 170, and its standard deviation (N - 1). The authors' script
     averages 2x2 blocks with ``conv2(..., 'same')`` (zero beyond the last row and column) and
     keeps every second sample; pyiqa's strided average drops an odd last row or column instead,
     so odd-sized images get the zero row or column here first, which makes the two identical.
@@ -41,16 +44,38 @@ class GMSD(Metric):
     def score(
         self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:
-        from pyiqa.archs.gmsd_arch import gmsd
+        pairs = require_pairs(self.name, images, refs)
+        return np.array([_gmsd(image, ref) for image, ref in pairs], dtype=np.float64)
 
-        scores = np.empty(len(images), dtype=np.float64)
-        for index, (image, ref) in enumerate(require_pairs(self.name, images, refs)):
-            image, ref = _pad_to_even(image), _pad_to_even(ref)
-            value = gmsd(
-                as_tensor(image, 1 / 255), as_tensor(ref, 1 / 255), channels=1, test_y_channel=False
-            )
-            scores[index] = float(value)
-        return scores
+
+#: Stabilising constant of the similarity map (0..255 scale).
+T = 170.0
+#: pyiqa's Prewitt kernel: ``[[1, 0, -1]] * 3 / 3`` built in ``float32`` (so 1/3 is rounded).
+PREWITT_X = np.array([[1.0, 0.0, -1.0]] * 3) * float(np.float32(1.0) / np.float32(3.0))
+
+
+def _gmsd(image: np.ndarray, ref: np.ndarray) -> float:
+    """GMSD of one grey pair (0..255)."""
+    magnitude_image = _gradient_magnitude(_half(_pad_to_even(image)))
+    magnitude_ref = _gradient_magnitude(_half(_pad_to_even(ref)))
+    quality = (2.0 * magnitude_image * magnitude_ref + T) / (
+        magnitude_image**2 + magnitude_ref**2 + T
+    )
+    return float(np.std(quality, ddof=1))
+
+
+def _half(image: np.ndarray) -> np.ndarray:
+    """Means of the 2x2 blocks (even sides)."""
+    return (image[0::2, 0::2] + image[0::2, 1::2] + image[1::2, 0::2] + image[1::2, 1::2]) * 0.25
+
+
+def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
+    """``sqrt(gx^2 + gy^2 + 1e-12)`` of the Prewitt responses (correlation, zero padding)."""
+    import cv2
+
+    gx = cv2.filter2D(image, cv2.CV_64F, PREWITT_X, borderType=cv2.BORDER_CONSTANT)
+    gy = cv2.filter2D(image, cv2.CV_64F, PREWITT_X.T.copy(), borderType=cv2.BORDER_CONSTANT)
+    return np.sqrt(gx * gx + gy * gy + 1e-12)
 
 
 def _pad_to_even(image: np.ndarray) -> np.ndarray:

@@ -162,29 +162,36 @@ class IWPSNR(_InformationWeighted):
 
 def _laplacian_pyramid(image: np.ndarray, scales: int) -> list[np.ndarray]:
     """matlabPyrTools ``buildLpyr(image, scales)`` with ``binom5`` and ``reflect1`` edges."""
-    from scipy import ndimage
-
     bands = []
     current = image
     for _ in range(scales - 1):
-        low = ndimage.correlate1d(current, BINOM5, axis=1, mode="mirror")[:, ::2]
-        low = ndimage.correlate1d(low, BINOM5, axis=0, mode="mirror")[::2, :]
+        low = _correlate(current, BINOM5, axis=1)[:, ::2]
+        low = _correlate(low, BINOM5, axis=0)[::2, :]
         bands.append(current - _expand(low, current.shape))
         current = low
     bands.append(current)
     return bands
 
 
+def _correlate(values: np.ndarray, taps: np.ndarray, axis: int) -> np.ndarray:
+    """Correlation with ``taps`` along ``axis``, edges reflected about the edge pixel
+    (matlabPyrTools ``reflect1``, SciPy's ``mirror``)."""
+    import cv2
+
+    identity = np.ones(1)
+    kernel_x, kernel_y = (taps, identity) if axis == 1 else (identity, taps)
+    data = np.ascontiguousarray(values)
+    return cv2.sepFilter2D(data, cv2.CV_64F, kernel_x, kernel_y, borderType=cv2.BORDER_REFLECT_101)
+
+
 def _expand(low: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """matlabPyrTools ``upConv`` by 2 per axis: zeros inserted up to ``shape``, then filtered."""
-    from scipy import ndimage
-
     tall = np.zeros((shape[0], low.shape[1]))
     tall[::2] = low
-    tall = ndimage.correlate1d(tall, BINOM5, axis=0, mode="mirror")
+    tall = _correlate(tall, BINOM5, axis=0)
     full = np.zeros(shape)
     full[:, ::2] = tall
-    return ndimage.correlate1d(full, BINOM5, axis=1, mode="mirror")
+    return _correlate(full, BINOM5, axis=1)
 
 
 def _gaussian_window() -> np.ndarray:
@@ -194,14 +201,17 @@ def _gaussian_window() -> np.ndarray:
     return factor / factor.sum()
 
 
+def _filter_same(values: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """``filter2(outer(factor, factor), values, 'same')``: zeros outside ``values``."""
+    import cv2
+
+    return cv2.sepFilter2D(values, cv2.CV_64F, factor, factor, borderType=cv2.BORDER_CONSTANT)
+
+
 def _valid_filter(values: np.ndarray, factor: np.ndarray) -> np.ndarray:
     """``filter2(outer(factor, factor), values, 'valid')``."""
-    from scipy import ndimage
-
     bound = (len(factor) - 1) // 2
-    filtered = ndimage.correlate1d(values, factor, axis=0, mode="constant")
-    filtered = ndimage.correlate1d(filtered, factor, axis=1, mode="constant")
-    return filtered[bound:-bound, bound:-bound]
+    return _filter_same(values, factor)[bound:-bound, bound:-bound]
 
 
 def _ssim_maps(ref: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,45 +229,53 @@ def _ssim_maps(ref: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _enlarge(band: np.ndarray) -> np.ndarray:
     """``imenlarge2``: bilinear ``imresize`` to ``4n - 3``, linear extrapolation of one more
-    sample at each border, every second sample kept (``2n`` per side)."""
-    rows = _bilinear_matrix(band.shape[0], 4 * band.shape[0] - 3)
-    cols = _bilinear_matrix(band.shape[1], 4 * band.shape[1] - 3)
-    inner = rows @ band @ cols.T
-    padded = np.pad(inner, 1)
-    padded[0, :] = 2 * padded[1, :] - padded[2, :]
-    padded[-1, :] = 2 * padded[-2, :] - padded[-3, :]
-    padded[:, 0] = 2 * padded[:, 1] - padded[:, 2]
-    padded[:, -1] = 2 * padded[:, -2] - padded[:, -3]
-    return padded[::2, ::2]
+    sample at each border, every second sample kept (``2n`` per side).
+
+    Only the kept samples are interpolated: of the ``4n - 3`` the odd ones, plus the first two
+    and the last two, from which the border samples are extrapolated.
+    """
+    rows = _enlarge_axis(band, axis=0)
+    return _enlarge_axis(rows, axis=1)
 
 
-def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """MATLAB ``imresize(..., 'bilinear')`` enlarging one axis from ``size_in`` to ``size_out``."""
+def _enlarge_axis(values: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`_enlarge` along one axis (``n`` samples become ``2n``)."""
+    size = values.shape[axis]
+    left, right, fraction = _bilinear_taps(size, 4 * size - 3)
+    keep = np.r_[0, 1 : 4 * size - 4 : 2, 4 * size - 4]
+    data = np.moveaxis(values, axis, 0)
+    shape = (-1,) + (1,) * (data.ndim - 1)
+    weight = fraction[keep].reshape(shape)
+    inner = (1 - weight) * data[left[keep]] + weight * data[right[keep]]
+    inner[0] = 2 * inner[0] - inner[1]
+    inner[-1] = 2 * inner[-1] - inner[-2]
+    return np.moveaxis(inner, 0, axis)
+
+
+def _bilinear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MATLAB ``imresize(..., 'bilinear')`` enlarging one axis from ``size_in`` to ``size_out``:
+    per output sample the left and right input indices (clipped to the axis) and the weight of
+    the right one."""
     position = (np.arange(size_out) + 0.5) * size_in / size_out - 0.5
     left = np.floor(position)
     fraction = position - left
-    matrix = np.zeros((size_out, size_in))
-    rows = np.arange(size_out)
-    np.add.at(matrix, (rows, np.clip(left, 0, size_in - 1).astype(int)), 1 - fraction)
-    np.add.at(matrix, (rows, np.clip(left + 1, 0, size_in - 1).astype(int)), fraction)
-    return matrix
+    clip = (0, size_in - 1)
+    return (
+        np.clip(left, *clip).astype(int),
+        np.clip(left + 1, *clip).astype(int),
+        fraction,
+    )
 
 
 def _information_content(
     ref: np.ndarray, dist: np.ndarray, parent: np.ndarray | None
 ) -> np.ndarray:
     """Information content weight map of one band (``info_content_weight_map``), size - 2."""
-    from scipy import ndimage
-
-    def local_mean(values: np.ndarray) -> np.ndarray:
-        third = np.full(BLOCK_SIDE, 1.0 / BLOCK_SIDE)
-        means = ndimage.correlate1d(values, third, axis=0, mode="constant")
-        return ndimage.correlate1d(means, third, axis=1, mode="constant")
-
-    mean_x, mean_y = local_mean(ref), local_mean(dist)
-    cov_xy = local_mean(ref * dist) - mean_x * mean_y
-    ss_x = np.maximum(local_mean(ref * ref) - mean_x**2, 0)
-    ss_y = np.maximum(local_mean(dist * dist) - mean_y**2, 0)
+    third = np.full(BLOCK_SIDE, 1.0 / BLOCK_SIDE)
+    mean_x, mean_y = _filter_same(ref, third), _filter_same(dist, third)
+    cov_xy = _filter_same(ref * dist, third) - mean_x * mean_y
+    ss_x = np.maximum(_filter_same(ref * ref, third) - mean_x**2, 0)
+    ss_y = np.maximum(_filter_same(dist * dist, third) - mean_y**2, 0)
     gain = cov_xy / (ss_x + TOL)
     noise = ss_y - gain * cov_xy
     flat_ref = ss_x < TOL
@@ -267,32 +285,41 @@ def _information_content(
     gain[flat_dist] = 0
     noise[flat_dist] = 0
 
-    # Every full 3x3 neighbourhood of the reference band, plus its parent coefficient.
+    # Every full 3x3 neighbourhood of the reference band (row-major), plus its parent
+    # coefficient, as the columns of a (dim, N) matrix.
     half = (BLOCK_SIDE - 1) // 2
     rows, cols = ref.shape[0] - 2 * half, ref.shape[1] - 2 * half
-    windows = np.lib.stride_tricks.sliding_window_view(ref, (BLOCK_SIDE, BLOCK_SIDE))
-    vectors = windows.reshape(rows * cols, BLOCK_SIDE * BLOCK_SIDE)
+    dim = BLOCK_SIDE * BLOCK_SIDE + (parent is not None)
+    vectors = np.empty((dim, rows, cols))
+    for index in range(BLOCK_SIDE * BLOCK_SIDE):
+        i, j = divmod(index, BLOCK_SIDE)
+        vectors[index] = ref[i : i + rows, j : j + cols]
     if parent is not None:
-        above = _enlarge(parent)[half : half + rows, half : half + cols]
-        vectors = np.column_stack([vectors, above.ravel()])
-    dim = vectors.shape[1]
+        vectors[-1] = _enlarge(parent)[half : half + rows, half : half + cols]
+    vectors = vectors.reshape(dim, rows * cols)
 
     # Covariance with negative eigenvalues zeroed, total variance kept.
-    eigenvalues, basis = np.linalg.eigh(vectors.T @ vectors / len(vectors))
+    eigenvalues, basis = np.linalg.eigh(vectors @ vectors.T / vectors.shape[1])
     kept = eigenvalues * (eigenvalues > 0)
     kept_sum = kept.sum()
     kept = kept * eigenvalues.sum() / (kept_sum + (kept_sum == 0))
     inverse = np.divide(1.0, kept, out=np.zeros_like(kept), where=kept > 0)
-    field = np.sum((vectors @ (basis * inverse) @ basis.T) * vectors, axis=1) / dim
-    field = field.reshape(rows, cols)
+    field = np.sum(((basis * inverse) @ basis.T @ vectors) * vectors, axis=0) / dim
 
-    gain = gain[half : half + rows, half : half + cols]
-    noise = noise[half : half + rows, half : half + cols]
-    scaled = field[..., None] * kept
-    weight = np.log2(
-        1
-        + ((noise + (1 + gain**2) * SIGMA_NSQ)[..., None] * scaled + (SIGMA_NSQ * noise)[..., None])
-        / SIGMA_NSQ**2
-    ).sum(axis=-1)
+    # sum_k log2(1 + ((noise + (1 + g^2) s) field lambda_k + s noise) / s^2), s = sigma_nsq,
+    # one eigenvalue at a time.
+    gain = gain[half : half + rows, half : half + cols].ravel()
+    noise = noise[half : half + rows, half : half + cols].ravel()
+    factor = noise + (1 + gain**2) * SIGMA_NSQ
+    offset = SIGMA_NSQ * noise
+    weight = np.zeros(rows * cols)
+    term = np.empty(rows * cols)
+    for eigenvalue in kept:
+        np.multiply(field, eigenvalue, out=term)
+        term *= factor
+        term += offset
+        term /= SIGMA_NSQ**2
+        term += 1
+        weight += np.log2(term, out=term)
     weight[weight < TOL] = 0
-    return weight
+    return weight.reshape(rows, cols)

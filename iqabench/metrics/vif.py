@@ -82,11 +82,44 @@ def _filters() -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     )
 
 
-def _correlate(image: np.ndarray, kernel: np.ndarray, step: int = 1) -> np.ndarray:
-    """matlabPyrTools ``corrDn`` with ``reflect1`` edges (reflection about the edge pixel)."""
-    from scipy import ndimage
+#: OpenCV filters a ``float64`` image through the DFT once a kernel has this many taps; below it
+#: the sums are taken directly (for the 5x5 and 7x7 kernels here, bit-identical to SciPy's).
+_DIRECT_TAPS = 50
 
-    return ndimage.correlate(image, kernel, mode="mirror")[::step, ::step]
+
+def _correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """matlabPyrTools ``corrDn`` with ``reflect1`` edges (reflection about the edge pixel).
+
+    Direct sums only (``kernel`` under :data:`_DIRECT_TAPS` taps): a constant image stays
+    exactly constant, so a flat reference keeps no information (NaN) as in ``vifvec``.
+    """
+    import cv2
+
+    return cv2.filter2D(image, cv2.CV_64F, kernel, borderType=cv2.BORDER_REFLECT_101)
+
+
+def _correlate_down(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """:func:`_correlate` kept at every second row and column, computing only those samples.
+
+    The output at ``(2i, 2j)`` sums the four polyphase parts: the kernel taps of row parity
+    ``a`` and column parity ``b`` against the same parities of the padded image. Each part has
+    under :data:`_DIRECT_TAPS` taps, so the sums stay direct for kernels up to 13x13.
+    """
+    import cv2
+
+    half = kernel.shape[0] // 2
+    padded = cv2.copyMakeBorder(image, half, half, half, half, cv2.BORDER_REFLECT_101)
+    rows, cols = -(-image.shape[0] // 2), -(-image.shape[1] // 2)
+    total = np.zeros((rows, cols))
+    for a in (0, 1):
+        for b in (0, 1):
+            part = np.ascontiguousarray(padded[a::2, b::2])
+            taps = np.ascontiguousarray(kernel[a::2, b::2])
+            filtered = cv2.filter2D(
+                part, cv2.CV_64F, taps, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+            )
+            total += filtered[:rows, :cols]
+    return total
 
 
 def _subbands(image: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -98,22 +131,26 @@ def _subbands(image: np.ndarray) -> list[tuple[int, np.ndarray]]:
         window = 2 ** (LEVELS + 1 - level) + 1
         found.extend((window, _correlate(low, oriented[o])) for o in ORIENTATIONS)
         if level < LEVELS:
-            low = _correlate(low, lo, step=2)
+            low = _correlate_down(low, lo)
     return found
 
 
 def _channel(ref: np.ndarray, dist: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Gain ``g`` and noise variance ``vv`` of the distortion channel (``vifsub_est_M``)."""
-    from scipy import ndimage
+    import cv2
 
     rows, cols = ref.shape
-    ones = np.ones(window)
+    ones, identity = np.ones(window), np.ones(1)
+    kept_rows = slice(M // 2, rows - (M + 1) // 2 + 1, M)
+    kept_cols = slice(M // 2, cols - (M + 1) // 2 + 1, M)
 
     def window_sum(values: np.ndarray) -> np.ndarray:
-        summed = ndimage.correlate1d(values, ones, axis=0, mode="mirror")
-        summed = ndimage.correlate1d(summed, ones, axis=1, mode="mirror")
-        stop_r, stop_c = rows - (M + 1) // 2 + 1, cols - (M + 1) // 2 + 1
-        return summed[M // 2 : stop_r : M, M // 2 : stop_c : M]
+        """Sums over ``window x window`` (mirrored edges) at the kept block centres only."""
+        border = cv2.BORDER_REFLECT_101
+        summed = cv2.sepFilter2D(values, cv2.CV_64F, identity, ones, borderType=border)
+        summed = np.ascontiguousarray(summed[kept_rows])
+        summed = cv2.sepFilter2D(summed, cv2.CV_64F, ones, identity, borderType=border)
+        return summed[:, kept_cols]
 
     area = window * window
     mean_x, mean_y = window_sum(ref) / area, window_sum(dist) / area
@@ -136,13 +173,22 @@ def _channel(ref: np.ndarray, dist: np.ndarray, window: int) -> tuple[np.ndarray
 
 
 def _gsm(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference GSM field ``s^2`` per block and eigenvalues of ``C_U`` (``refparams_vecgsm``)."""
-    patches = np.lib.stride_tricks.sliding_window_view(ref, (M, M))
-    vectors = patches.reshape(-1, M * M)
-    centred = vectors - vectors.mean(axis=0)
-    cov = centred.T @ centred / len(vectors)
-    blocks = patches[::M, ::M].reshape(-1, M * M)
-    field = np.sum((blocks @ np.linalg.pinv(cov, hermitian=True)) * blocks, axis=1) / (M * M)
+    """Reference GSM field ``s^2`` per block and eigenvalues of ``C_U`` (``refparams_vecgsm``).
+
+    ``C_U`` is the covariance of every ``M x M`` neighbourhood (as the rows of a ``(M*M, N)``
+    matrix, row-major within the neighbourhood); the field is taken on the non-overlapping
+    blocks.
+    """
+    rows, cols = ref.shape[0] - M + 1, ref.shape[1] - M + 1
+    patches = np.empty((M * M, rows, cols))
+    for index in range(M * M):
+        i, j = divmod(index, M)
+        patches[index] = ref[i : i + rows, j : j + cols]
+    vectors = patches.reshape(M * M, rows * cols)
+    centred = vectors - vectors.mean(axis=1, keepdims=True)
+    cov = centred @ centred.T / vectors.shape[1]
+    blocks = patches[:, ::M, ::M].reshape(M * M, -1)
+    field = np.sum((np.linalg.pinv(cov, hermitian=True) @ blocks) * blocks, axis=0) / (M * M)
     shape = (ref.shape[0] // M, ref.shape[1] // M)
     return field.reshape(shape), np.linalg.eigvalsh(cov)
 
