@@ -121,13 +121,23 @@ def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_pa
     broken = root / rows[0]["image"]
     broken.write_bytes(broken.read_bytes()[:200])  # truncated
     (root / rows[1]["image"]).unlink()  # missing
+    from PIL import Image
+
+    cropped = root / rows[2]["image"]
+    with Image.open(cropped) as image:
+        image.crop((0, 0, 100, 80)).save(cropped)  # no longer the size of its reference
     done = _cli("run", "--metrics", "psnr", "--dataset", "csv", "--data-root", str(root),
                 "--out", str(tmp_path / "out"), "--no-report", "--bootstrap", "0")
     assert done.returncode == 2
-    assert "failed 2" in done.stdout and "scored 298 new" in done.stdout
+    assert "failed 3" in done.stdout and "scored 297 new" in done.stdout
     assert rows[0]["image"].split("/")[-1] in done.stderr and "image not found" in done.stderr
+    assert "100x80 but its reference" in done.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert len(summary["failures"]) == 2 and summary["metrics"]["psnr"]["overall"]["n"] == 298
+    assert len(summary["failures"]) == 3 and summary["metrics"]["psnr"]["overall"]["n"] == 297
+    # the good scores are kept: a rerun computes nothing new
+    again = _cli("run", "--metrics", "psnr", "--dataset", "csv", "--data-root", str(root),
+                 "--out", str(tmp_path / "out"), "--no-report", "--bootstrap", "0")
+    assert "scored 0 new, reused 297 cached" in again.stdout
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +164,22 @@ def test_installed_plugin_is_listed_and_runs(plugin_env: dict[str, str], synthet
     entry = json.loads((out / "summary.json").read_text())["metrics"]["example-sharpness"]
     assert entry["status"] == "ok" and entry["family"] == "TR-NR"
     assert entry["per_type"]["BLU"]["srocc"] > 0.5  # blur lowers gradient energy
+
+
+def test_plugins_are_never_loaded_from_a_data_folder(tmp_path: Path) -> None:
+    """A folder holding a package and its metadata (as a dataset or results folder might) is
+    not a source of plugins, even as the working directory."""
+    (tmp_path / "evil.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('imported').write_text('yes')\n"
+    )
+    info = tmp_path / "evil-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[iqabench.metrics]\nevil = evil:Evil\n")
+    console = Path(sys.executable).parent / "iqabench"
+    done = subprocess.run(
+        [str(console), "list", "metrics"], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "COLUMNS": "200"}, timeout=120,
+    )
+    assert done.returncode == 0 and "psnr" in done.stdout
+    assert "evil" not in done.stdout and not (tmp_path / "imported").exists()
