@@ -102,3 +102,25 @@ def test_debug_shows_the_traceback(images: Path) -> None:
 def test_usage_errors_exit_2() -> None:
     assert _cli("run", "--splits", "many").returncode == 2
     assert _cli("frobnicate").returncode == 2
+
+
+def test_make_dataset_from_own_frames_loads_both_ways(shared: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import THERMAL_PRISTINE
+    from iqabench.data import load_dataset
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for name in sorted(p.name for p in THERMAL_PRISTINE.glob("*.png"))[:2]:
+        shutil.copy(THERMAL_PRISTINE / name, frames / name)
+    done = _cli("make-dataset", "synthetic-lwir", "--out", str(tmp_path / "set"), "--from-dir", str(frames))
+    assert done.returncode == 0, done.stderr
+    assert f"dataset: {(tmp_path / 'set').resolve()}" in done.stdout
+    as_synthetic = load_dataset("synthetic-lwir", tmp_path / "set")
+    as_csv = load_dataset("csv", tmp_path / "set")
+    assert len(as_synthetic) == len(as_csv) == 2 * 25
+    assert {i.content for i in as_csv} == {p.stem for p in frames.iterdir()}
+    assert all(i.ref is not None and i.ref.is_file() for i in as_csv)
+    again = _cli("make-dataset", "synthetic-lwir", "--out", str(tmp_path / "set"), "--from-dir", str(frames))
+    assert again.returncode == 2 and "Traceback" not in again.stderr
