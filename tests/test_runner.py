@@ -183,3 +183,14 @@ def test_plugins_are_never_loaded_from_a_data_folder(tmp_path: Path) -> None:
     )
     assert done.returncode == 0 and "psnr" in done.stdout
     assert "evil" not in done.stdout and not (tmp_path / "imported").exists()
+
+
+def test_parallel_workers_give_the_same_results(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+    reference, _ = psnr_ssim_run
+    out = tmp_path / "parallel"
+    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out),
+                "--no-report", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert "scored 600 new" in done.stdout
+    parallel = json.loads((out / "summary.json").read_text())
+    assert _comparable(parallel) == _comparable(json.loads((reference / "summary.json").read_text()))
