@@ -159,6 +159,8 @@ def _pyiqa_fr(name: str, replicate: int | None = None, **options: object) -> Cal
 
 
 def _pyiqa_niqe(pairs: Sequence[Pair]) -> list[Call]:
+    """Calls of pyiqa's ``calculate_niqe`` with our pristine model (pyiqa's ``NIQE`` class
+    would download its copy of the same model)."""
     import torch
     from pyiqa.archs.niqe_arch import calculate_niqe
 
@@ -174,6 +176,8 @@ def _pyiqa_niqe(pairs: Sequence[Pair]) -> list[Call]:
 
 
 def _pyiqa_brisque(pairs: Sequence[Pair]) -> list[Call]:
+    """Calls of pyiqa's ``brisque`` function with the LIVE SVR we read from ``allmodel`` (its
+    ``BRISQUE`` class would download the same support vectors)."""
     import torch
     from pyiqa.archs.brisque_arch import brisque
 
@@ -191,6 +195,7 @@ def _pyiqa_brisque(pairs: Sequence[Pair]) -> list[Call]:
 
 
 def _piq_iw_ssim(pairs: Sequence[Pair]) -> list[Call]:
+    """Calls of piq's ``information_weighted_ssim`` (pyiqa has no IW-SSIM)."""
     import piq
 
     def call(x: torch.Tensor, y: torch.Tensor) -> Call:
@@ -233,7 +238,8 @@ def thermal_pairs(count: int, folder: Path) -> list[tuple[Path, Path]]:
         blurred = cv2.GaussianBlur(pixels, (0, 0), 1.0)
         noisy = np.clip(np.round(blurred + rng.normal(0.0, 5.0, blurred.shape)), 0, 255)
         target = folder / f"{path.stem}-distorted.png"
-        cv2.imwrite(str(target), noisy.astype(np.uint8)[..., ::-1] if noisy.ndim == 3 else noisy)
+        eight_bit = noisy.astype(np.uint8)
+        cv2.imwrite(str(target), eight_bit[..., ::-1] if eight_bit.ndim == 3 else eight_bit)
         pairs.append((target, path))
     return pairs
 
