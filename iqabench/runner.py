@@ -8,6 +8,8 @@ stops the others, and one image's failure never stops its metric.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -381,8 +383,6 @@ def _evaluate_direct(
     metric: Metric, scores: Mapping[str, float], context: _Context, outcome: _Outcome
 ) -> None:
     """Training-free metric: statistics on every item, and on each split's test items."""
-    from .evaluate import evaluate
-
     items = context.dataset.items
     scored = [i for i in items if i.id in scores and np.isfinite(scores[i.id])]
     dropped = sum(1 for i in items if i.id in scores and not np.isfinite(scores[i.id]))
@@ -396,15 +396,9 @@ def _evaluate_direct(
     if len(scored) < 3:
         entry.update(status="failed", reason="fewer than 3 items scored: nothing to evaluate")
         return
+    values = [scores[i.id] for i in scored]
     entry.update(
-        evaluate(
-            [scores[i.id] for i in scored],
-            [i.quality for i in scored],
-            [i.distortion for i in scored],
-            metric.higher_is_better,
-            bootstrap=context.options.bootstrap,
-            seed=context.options.seed,
-        )
+        _evaluate(context, values, scored, metric.higher_is_better, context.options.bootstrap)
     )
     per_split = []
     for split in context.splits:
@@ -413,9 +407,8 @@ def _evaluate_direct(
             for j in split.test
             if items[j].id in scores and np.isfinite(scores[items[j].id])
         ]
-        per_split.append(
-            _split_statistics([scores[i.id] for i in test], test, metric.higher_is_better)
-        )
+        values = [scores[i.id] for i in test]
+        per_split.append(_evaluate(context, values, test, metric.higher_is_better, 0))
     entry["splits"] = _summarise(per_split)
 
 
@@ -423,8 +416,6 @@ def _evaluate_splits_of_trainable(
     predictions: Mapping[int, Mapping[str, float]], context: _Context, outcome: _Outcome
 ) -> None:
     """Trainable metric: statistics per split's test items; cross-validated pooled view."""
-    from .evaluate import evaluate
-
     items = context.dataset.items
     per_split, pooled = [], {}
     for split in context.splits:
@@ -434,40 +425,50 @@ def _evaluate_splits_of_trainable(
         for item, score in zip(test, scores, strict=True):
             pooled.setdefault(item.id, []).append(score)
             outcome.rows.append(_row(outcome.entry["name"], item, split.index, score, None))
-        per_split.append(_split_statistics(scores, test, True))
+        per_split.append(_evaluate(context, scores, test, True, 0))
     entry = outcome.entry
     entry.update(evaluation="splits", n_scored=len(pooled), n_failed=len(outcome.failures))
     entry["splits"] = _summarise(per_split)
     tested = [i for i in items if i.id in pooled]
     if len(tested) >= 3:
-        entry.update(
-            evaluate(
-                [float(np.mean(pooled[i.id])) for i in tested],
-                [i.quality for i in tested],
-                [i.distortion for i in tested],
-                True,
-                bootstrap=context.options.bootstrap,
-                seed=context.options.seed,
-            )
-        )
+        pooled_means = [float(np.mean(pooled[i.id])) for i in tested]
+        entry.update(_evaluate(context, pooled_means, tested, True, context.options.bootstrap))
     else:
         entry.update(status="failed", reason="no split produced test predictions")
 
 
-def _split_statistics(
-    scores: Sequence[float], items: Sequence[Item], higher_is_better: bool
+def _evaluate(
+    context: _Context,
+    scores: Sequence[float],
+    items: Sequence[Item],
+    higher_is_better: bool,
+    bootstrap: int,
 ) -> dict[str, Any]:
-    from .evaluate import evaluate
+    """Statistics of ``scores`` against the items' quality, overall and per type, served from
+    the store when the same numbers were evaluated before (a rerun fits no curve again)."""
+    from .evaluate import EVALUATION_VERSION, evaluate
 
     if len(items) < 3:
         return {"overall": {}, "per_type": {}}
-    return evaluate(
+    quality = [i.quality for i in items]
+    types = [i.distortion for i in items]
+    digest = hashlib.sha256(np.asarray(scores, dtype="<f8").tobytes())
+    digest.update(np.asarray(quality, dtype="<f8").tobytes())
+    digest.update(json.dumps([types, higher_is_better, bootstrap, context.options.seed]).encode())
+    key = f"{EVALUATION_VERSION}:{digest.hexdigest()}"
+    stored = context.store.get_evaluation(key)
+    if stored is not None:
+        return stored
+    result = evaluate(
         list(scores),
-        [i.quality for i in items],
-        [i.distortion for i in items],
+        quality,
+        types,
         higher_is_better,
-        bootstrap=0,
+        bootstrap=bootstrap,
+        seed=context.options.seed,
     )
+    context.store.put_evaluation(key, result)
+    return result
 
 
 def _summarise(per_split: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

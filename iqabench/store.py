@@ -7,7 +7,8 @@ a run killed with SIGKILL loses at most the batch in flight and never leaves a c
 
 Tables: ``results`` (a scalar score or a feature vector per item, or the item's error),
 ``predictions`` (a trainable metric's test-item predictions per split, written all at once per
-split) and ``notes`` (warnings a trainable metric recorded while fitting a split).
+split), ``notes`` (warnings a trainable metric recorded while fitting a split) and
+``evaluations`` (statistics already computed, keyed by a hash of the numbers they came from).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     split TEXT NOT NULL, item TEXT NOT NULL, value REAL, created REAL NOT NULL,
     PRIMARY KEY (metric, version, params, split, item)
 );
+CREATE TABLE IF NOT EXISTS evaluations (key TEXT PRIMARY KEY, result TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS notes (
     metric TEXT NOT NULL, version TEXT NOT NULL, params TEXT NOT NULL,
     split TEXT NOT NULL, notes TEXT NOT NULL,
@@ -177,6 +179,18 @@ class ScoreStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO notes VALUES (?,?,?,?,?)",
                 (*key.sql(), split, json.dumps(notes)),
+            )
+
+    # -- evaluations -------------------------------------------------------------------------
+    def get_evaluation(self, key: str) -> dict | None:
+        """Statistics stored under ``key`` (a hash of their inputs), or None."""
+        row = self._db.execute("SELECT result FROM evaluations WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_evaluation(self, key: str, result: Mapping) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO evaluations VALUES (?, ?)", (key, json.dumps(result))
             )
 
 
