@@ -60,3 +60,11 @@ def test_store_uses_wal_and_survives_an_unclosed_writer(tmp_path: Path) -> None:
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_evaluations_are_stored_by_key(tmp_path: Path) -> None:
+    with ScoreStore(tmp_path / "scores.db") as store:
+        assert store.get_evaluation("1:abc") is None
+        result = {"overall": {"srocc": 0.9, "plcc_ci": [0.8, 0.95]}, "per_type": {}}
+        store.put_evaluation("1:abc", result)
+        assert store.get_evaluation("1:abc") == result

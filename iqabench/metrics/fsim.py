@@ -42,8 +42,9 @@ class FSIM(Metric):
     computed once per size). The rest follows the authors' FeatureSIM.m where piq departs from
     it: the YIQ coefficients above, the ``F x F`` box average kept at every ``F``-th pixel from
     the first (``conv2 'same'``, zero outside; ``F = round(min(H, W) / 256)`` rounding halves
-    up), and the chroma factor ``real((S_I * S_Q) ** 0.03)`` (piq takes the modulus where the
-    product is negative).
+    up), the chroma factor ``real((S_I * S_Q) ** 0.03)`` (piq takes the modulus where the
+    product is negative), and MATLAB's median in the noise estimate (piq takes the lower middle
+    value).
     """
 
     name = "fsim"
@@ -152,12 +153,13 @@ def _filter_bank(rows: int, cols: int) -> _FilterBank:
 
 
 def _phase_congruency(luma: np.ndarray) -> np.ndarray:
-    """Phase congruency map of a grey image, as piq's ``_phase_congruency`` computes it.
+    """Phase congruency map of a grey image, as piq's ``_phase_congruency`` computes it but for
+    the median, which is MATLAB's (the mean of the two middle values, as in phasecong2.m).
 
     Kovesi's measure over the log-Gabor bank: per orientation, the local energy along the
     mean phase direction, ``sum_s (e_s m_e + o_s m_o - |e_s m_o - o_s m_e|)`` (the real part
     of each complex response times the conjugate mean direction, less the modulus of its
-    imaginary part), less a noise threshold estimated from the lower median of the finest
+    imaginary part), less a noise threshold estimated from the median of the finest
     scale's squared amplitude, floored at 0; summed over orientations and divided by the summed
     amplitudes. The responses come from torch's FFT, as in piq: on a flat image every response
     is an FFT rounding residue and the map is a ratio of such residues, which another FFT
@@ -183,8 +185,7 @@ def _phase_congruency(luma: np.ndarray) -> np.ndarray:
         projected = bands * (np.conj(summed) / (np.abs(summed) + eps))
         energy[orientation] = (projected.real - np.abs(projected.imag)).sum(axis=0)
 
-    middle = (finest_power.shape[1] - 1) // 2  # torch.median: the lower middle value
-    median = np.partition(finest_power, middle, axis=1)[:, middle]
+    median = np.median(finest_power, axis=1)  # MATLAB's median: mean of the middle two
     noise_power = -median / math.log(0.5) / bank.finest_energy
     tau = np.sqrt((2 * noise_power * bank.sum_an2 + 4 * noise_power * bank.sum_ai_aj) / 2)
     threshold = tau * math.sqrt(math.pi / 2) + NOISE_K * np.sqrt((2 - math.pi / 2) * tau**2)

@@ -17,14 +17,13 @@ class GMSD(Metric):
     Efficient Perceptual Image Quality Index", IEEE Transactions on Image Processing 23(2),
     684-695, 2014, doi:10.1109/TIP.2013.2293423.
 
-    The computation of ``pyiqa.archs.gmsd_arch.gmsd`` in ``float64`` on the grey image, written
-    with NumPy and OpenCV (the same numbers, several times faster than the torch original on one
-    core): 2x2 block means, Prewitt gradients (3x3 correlation, zero padding) with pyiqa's
-    ``float32`` taps (1/3 rounded to ``float32``), magnitudes ``sqrt(gx^2 + gy^2 + 1e-12)``,
-    the similarity map with T = 170, and its standard deviation (N - 1). The authors' script
-    averages 2x2 blocks with ``conv2(..., 'same')`` (zero beyond the last row and column) and
-    keeps every second sample; pyiqa's strided average drops an odd last row or column instead,
-    so odd-sized images get the zero row or column here first, which makes the two identical.
+    The authors' ``GMSD.m`` in ``float64`` on the grey image, written with NumPy and OpenCV: 2x2
+    block means (``conv2(..., 'same')`` with the 2x2 average, zero beyond the last row and
+    column, every second sample kept), Prewitt gradients ``[1 0 -1] / 3`` (3x3, zero padding),
+    magnitudes ``sqrt(gx^2 + gy^2)``, the similarity map with T = 170 and its standard deviation
+    (N - 1). pyiqa's ``gmsd`` is not wrapped: it builds its Prewitt taps in ``float32`` (1/3
+    rounded), drops an odd last row or column instead of zero-padding it, and is several times
+    slower on one core.
     """
 
     name = "gmsd"
@@ -50,8 +49,8 @@ class GMSD(Metric):
 
 #: Stabilising constant of the similarity map (0..255 scale).
 T = 170.0
-#: pyiqa's Prewitt kernel: ``[[1, 0, -1]] * 3 / 3`` built in ``float32`` (so 1/3 is rounded).
-PREWITT_X = np.array([[1.0, 0.0, -1.0]] * 3) * float(np.float32(1.0) / np.float32(3.0))
+#: The authors' Prewitt kernel ``dx = [1 0 -1; 1 0 -1; 1 0 -1] / 3``.
+PREWITT_X = np.array([[1.0, 0.0, -1.0]] * 3) / 3.0
 
 
 def _gmsd(image: np.ndarray, ref: np.ndarray) -> float:
@@ -70,12 +69,12 @@ def _half(image: np.ndarray) -> np.ndarray:
 
 
 def _gradient_magnitude(image: np.ndarray) -> np.ndarray:
-    """``sqrt(gx^2 + gy^2 + 1e-12)`` of the Prewitt responses (correlation, zero padding)."""
+    """``sqrt(gx^2 + gy^2)`` of the Prewitt responses (correlation, zero padding)."""
     import cv2
 
     gx = cv2.filter2D(image, cv2.CV_64F, PREWITT_X, borderType=cv2.BORDER_CONSTANT)
     gy = cv2.filter2D(image, cv2.CV_64F, PREWITT_X.T.copy(), borderType=cv2.BORDER_CONSTANT)
-    return np.sqrt(gx * gx + gy * gy + 1e-12)
+    return np.sqrt(gx * gx + gy * gy)
 
 
 def _pad_to_even(image: np.ndarray) -> np.ndarray:
