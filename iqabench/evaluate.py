@@ -40,7 +40,7 @@ from scipy import optimize, special, stats
 #: Fewest items for which the five-parameter logistic is fitted; below this, a straight line.
 MIN_POINTS_LOGISTIC = 6
 #: Changes whenever these statistics change, so stored evaluations are not reused across it.
-EVALUATION_VERSION = "1"
+EVALUATION_VERSION = "2"
 #: Largest number of array elements one bootstrap chunk holds (bounds memory use).
 _CHUNK_ELEMENTS = 1_000_000
 
@@ -119,9 +119,9 @@ def fit_logistic5(scores: ArrayLike, mos: ArrayLike, *, maxfev: int = 1000) -> M
     scale (PSNR near 30, NIQE near 5, GMSD near 0.1, VIF near 0.5); the parameters are then
     converted back to the original units. In those standardised units the starting point is the
     customary one: ``b1`` the MOS range, ``b2`` one over the scores' standard deviation, ``b3``
-    the mean score, ``b4 = 0``, ``b5`` the mean MOS. ``b2`` is tried with both signs, and, only
-    when neither converges, with a steeper value (four times as steep); the fit with the smallest
-    squared residual is kept.
+    the mean score, ``b4 = 0``, ``b5`` the mean MOS. ``b2`` is tried with both signs and with a
+    steeper value (four times as steep), and the fit with the smallest squared residual is kept
+    (on synthetic-lwir the steep starts find fits with a PLCC higher by up to 0.07 for PSNR).
     Bounds keep the fit away from runaway values: ``0 <= b1 <= max(100, 2 * MOS range)``,
     ``|b2| <= 100`` (a transition no narrower than a hundredth of a standard deviation),
     ``b3`` within the scores' range widened by half of it on each side, ``|b4|, |b5| <= 10``
@@ -159,8 +159,6 @@ def fit_logistic5(scores: ArrayLike, mos: ArrayLike, *, maxfev: int = 1000) -> M
     best: np.ndarray | None = None
     best_sse = math.inf
     for b2 in (1.0, -1.0, 4.0, -4.0):
-        if best is not None and abs(b2) > 1.0:
-            break  # the steeper starts are a fallback for when neither gentle one converged
         start = [float(np.ptp(t)), b2, 0.0, 0.0, 0.0]
         try:
             with warnings.catch_warnings():
