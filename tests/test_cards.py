@@ -28,6 +28,7 @@ def test_metric_card_matches_its_class(name: str) -> None:
     assert card["implementation"]["source"], "say whether it wraps a library or is hand-written"
     assert dict(card.get("parameters") or {}) == dict(cls.default_params)
     assert card["paper"]["title"]
+    assert card["input"], "say how grey, RGB and 16-bit input are handled"
     calibration = card["calibration"]
     assert calibration["status"] in ("calibrated", "properties")
     if calibration["status"] == "calibrated":
