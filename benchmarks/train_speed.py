@@ -315,4 +315,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from iqabench.errors import UserError
+
+    try:
+        main()
+    except UserError as exc:  # e.g. --device cuda on a machine without a GPU
+        raise SystemExit(f"train_speed: {exc}") from None
