@@ -3,7 +3,9 @@
 For each content-disjoint split the metric is fitted on the training items only and predicts
 the test items; the test items never reach ``fit``. A split's predictions are stored in one
 transaction under a key that covers the split, the seed, and the training items' content and
-quality, so a rerun never refits and a changed dataset never reuses stale predictions.
+quality, so a rerun never refits and a changed dataset never reuses stale predictions. Each
+function returns the predictions by split, the notes recorded while fitting, and a tally of
+the predictions computed now or reused from the store.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .imageio import load_for_metric
 from .metric import FeatureMetric, LabelledImage, LearnedMetric
 from .progress import Task
 from .protocol import Split, validation_split
+from .scoring import Tally
 from .store import MetricKey, ScoreStore
 
 Predictions = dict[str, float]
@@ -44,7 +47,7 @@ def feature_predictions(
     splits: Sequence[Split],
     seed: int,
     bar: Task,
-) -> tuple[dict[int, Predictions], list[str]]:
+) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Test predictions of every split (by item key), fitting where not stored yet."""
 
     def fit_and_predict(split: Split) -> tuple[Predictions, list[str]]:
@@ -72,7 +75,7 @@ def learned_predictions(
     splits: Sequence[Split],
     seed: int,
     bar: Task,
-) -> tuple[dict[int, Predictions], list[str]]:
+) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Train a fresh model per split on its training scenes (with a content-disjoint
     validation hold-out for model selection) and predict its test items."""
     contents = [item.content for item in items]
@@ -117,9 +120,10 @@ def _per_split(
     seed: int,
     bar: Task,
     fit_and_predict: Callable[[Split], tuple[Predictions, list[str]]],
-) -> tuple[dict[int, Predictions], list[str]]:
+) -> tuple[dict[int, Predictions], list[str], Tally]:
     results: dict[int, Predictions] = {}
     notes: list[str] = []
+    tally = Tally()
     for split in splits:
         split_key = fit_key(split, seed, items, keys)
         stored = store.get_predictions(key, split_key)
@@ -127,9 +131,11 @@ def _per_split(
             predicted, split_notes = fit_and_predict(split)
             if predicted:
                 store.put_predictions(key, split_key, predicted, split_notes)
+            tally.scored += len(predicted)
         else:
             predicted, split_notes = stored, store.get_notes(key, split_key)
+            tally.reused += len(predicted)
         results[split.index] = predicted
         notes.extend(n for n in split_notes if n not in notes)
         bar.advance(1)
-    return results, notes
+    return results, notes, tally

@@ -290,7 +290,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         with context.progress.task(
             f"{metric.name} fit x{len(context.splits)}", len(context.splits)
         ) as bar:
-            predictions, notes = feature_predictions(
+            predictions, notes, fitted = feature_predictions(
                 context.store,
                 metric,
                 key,
@@ -306,7 +306,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         with context.progress.task(
             f"{metric.name} train x{len(context.splits)}", len(context.splits)
         ) as bar:
-            predictions, notes = learned_predictions(
+            predictions, notes, fitted = learned_predictions(
                 context.store,
                 metric,
                 key,
@@ -317,6 +317,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
                 context.options.seed,
                 bar,
             )
+    outcome.tally.add(fitted)
     _add_notes(outcome, [*notes, *metric.notes()])
     outcome.entry["pretrained"] = metric.pretrained_weights()
     _evaluate_splits_of_trainable(predictions, context, outcome)
