@@ -172,6 +172,11 @@ def write_run(
             "status": fake.status,
             "reason": fake.reason,
             "notes": list(fake.notes),
+            "pretrained": (
+                not any("random" in note.lower() for note in fake.notes)
+                if fake.family.startswith("DL")
+                else None
+            ),
             "seconds": 1.5,
         }
         entries[fake.name] = entry
@@ -292,6 +297,7 @@ def _metric(name: str, family: str, overall: Stats, **kw) -> MetricResult:
         status="ok",
         reason=None,
         notes=[],
+        pretrained=None,
         n_scored=100,
         n_failed=0,
         seconds=1.0,
@@ -674,6 +680,7 @@ def test_report_html_is_self_contained_and_escaped(built: Path) -> None:
     ):
         assert f'id="{key}"' in text
     assert "ImageNet weights not found" in text  # the deep model's note is listed
+    assert "NO: random initialisation" in text  # and its pretrained status is shown
     assert "model file vif.npz not found" in text  # the skipped metric too
     assert "truncated PNG" in text  # and the failed item
 

@@ -87,6 +87,8 @@ class MetricResult:
     status: str
     reason: str | None
     notes: list[str]
+    #: For metrics built on a network: started from pretrained weights (None: no network).
+    pretrained: bool | None
     n_scored: int
     n_failed: int
     seconds: float | None
@@ -368,6 +370,7 @@ class _Reader:
             status=status,
             reason=data.get("reason"),
             notes=[str(n) for n in data.get("notes") or []],
+            pretrained=data.get("pretrained") if isinstance(data.get("pretrained"), bool) else None,
             n_scored=int(data.get("n_scored") or 0),
             n_failed=int(data.get("n_failed") or 0),
             seconds=float(seconds) if isinstance(seconds, int | float) else None,
