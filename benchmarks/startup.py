@@ -59,7 +59,7 @@ def main() -> None:
     lines = [
         "## Command-line start-up",
         "",
-        f"Median of {args.runs} runs after a warm-up, {platform.processor() or platform.machine()}, "
+        f"Median of {args.runs} runs after a warm-up, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; "
         "`python benchmarks/startup.py`.",
         "",

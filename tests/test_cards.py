@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import REPO
+
 from iqabench import registry
 from iqabench.cards import load_cards
 from iqabench.data.loaders import LOADERS

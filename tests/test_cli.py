@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CALIBRATION
 from PIL import Image
 
 from iqabench.cli import COMMANDS, build_parser, main
-
-from conftest import CALIBRATION
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -36,8 +35,12 @@ def test_help_lists_every_command_and_each_has_help(capsys: pytest.CaptureFixtur
 
 def test_score_prints_calibrated_values(shared: Path) -> None:
     done = _cli(
-        "score", "--metric", "ssim", str(CALIBRATION / "dist/I03.bmp"),
-        "--ref", str(CALIBRATION / "ref/I03.bmp"),
+        "score",
+        "--metric",
+        "ssim",
+        str(CALIBRATION / "dist/I03.bmp"),
+        "--ref",
+        str(CALIBRATION / "ref/I03.bmp"),
     )
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) == pytest.approx(0.6993, rel=1e-3)
@@ -60,18 +63,43 @@ def images(tmp_path: Path) -> Path:
 
 
 def test_score_errors(images: Path) -> None:
-    _one_line_error(_cli("score", "--metric", "sssim", str(images / "small.png")), "did you mean 'ssim'")
     _one_line_error(
-        _cli("score", "--metric", "psnr", str(images / "small.png"), "--ref", str(images / "wide.png")),
+        _cli("score", "--metric", "sssim", str(images / "small.png")), "did you mean 'ssim'"
+    )
+    _one_line_error(
+        _cli(
+            "score",
+            "--metric",
+            "psnr",
+            str(images / "small.png"),
+            "--ref",
+            str(images / "wide.png"),
+        ),
         "10x8 but its reference",
     )
     _one_line_error(
-        _cli("score", "--metric", "psnr", str(images / "broken.png"), "--ref", str(images / "small.png")),
+        _cli(
+            "score",
+            "--metric",
+            "psnr",
+            str(images / "broken.png"),
+            "--ref",
+            str(images / "small.png"),
+        ),
         "broken.png",
     )
-    _one_line_error(_cli("score", "--metric", "psnr", str(images / "small.png")), "give the reference")
     _one_line_error(
-        _cli("score", "--metric", "psnr", str(images / "none.png"), "--ref", str(images / "small.png")),
+        _cli("score", "--metric", "psnr", str(images / "small.png")), "give the reference"
+    )
+    _one_line_error(
+        _cli(
+            "score",
+            "--metric",
+            "psnr",
+            str(images / "none.png"),
+            "--ref",
+            str(images / "small.png"),
+        ),
         "image not found",
     )
     _one_line_error(
@@ -82,7 +110,9 @@ def test_score_errors(images: Path) -> None:
 
 def test_run_errors(tmp_path: Path) -> None:
     _one_line_error(
-        _cli("run", "--metrics", "psnr", "--dataset", "LWIR_IQA", "--data-root", str(tmp_path / "no")),
+        _cli(
+            "run", "--metrics", "psnr", "--dataset", "LWIR_IQA", "--data-root", str(tmp_path / "no")
+        ),
         "dataset root not found",
     )
     _one_line_error(_cli("run", "--metrics", "psnrr", "--dataset", "TIIQAD"), "did you mean 'psnr'")
@@ -95,7 +125,15 @@ def test_run_errors(tmp_path: Path) -> None:
 
 
 def test_debug_shows_the_traceback(images: Path) -> None:
-    done = _cli("--debug", "score", "--metric", "psnr", str(images / "broken.png"), "--ref", str(images / "small.png"))
+    done = _cli(
+        "--debug",
+        "score",
+        "--metric",
+        "psnr",
+        str(images / "broken.png"),
+        "--ref",
+        str(images / "small.png"),
+    )
     assert done.returncode == 2 and "Traceback" in done.stderr
 
 
@@ -108,13 +146,16 @@ def test_make_dataset_from_own_frames_loads_both_ways(shared: Path, tmp_path: Pa
     import shutil
 
     from conftest import THERMAL_PRISTINE
+
     from iqabench.data import load_dataset
 
     frames = tmp_path / "frames"
     frames.mkdir()
     for name in sorted(p.name for p in THERMAL_PRISTINE.glob("*.png"))[:2]:
         shutil.copy(THERMAL_PRISTINE / name, frames / name)
-    done = _cli("make-dataset", "synthetic-lwir", "--out", str(tmp_path / "set"), "--from-dir", str(frames))
+    done = _cli(
+        "make-dataset", "synthetic-lwir", "--out", str(tmp_path / "set"), "--from-dir", str(frames)
+    )
     assert done.returncode == 0, done.stderr
     assert f"dataset: {(tmp_path / 'set').resolve()}" in done.stdout
     as_synthetic = load_dataset("synthetic-lwir", tmp_path / "set")
@@ -122,5 +163,7 @@ def test_make_dataset_from_own_frames_loads_both_ways(shared: Path, tmp_path: Pa
     assert len(as_synthetic) == len(as_csv) == 2 * 25
     assert {i.content for i in as_csv} == {p.stem for p in frames.iterdir()}
     assert all(i.ref is not None and i.ref.is_file() for i in as_csv)
-    again = _cli("make-dataset", "synthetic-lwir", "--out", str(tmp_path / "set"), "--from-dir", str(frames))
+    again = _cli(
+        "make-dataset", "synthetic-lwir", "--out", str(tmp_path / "set"), "--from-dir", str(frames)
+    )
     assert again.returncode == 2 and "Traceback" not in again.stderr

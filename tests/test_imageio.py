@@ -30,7 +30,9 @@ def test_rgb2gray_matches_matlab_coefficients_and_rounding() -> None:
     assert grey.dtype == np.uint8
     assert grey.tolist() == [[76, 150, 29, 18]]
     floats = rgb2gray(rgb.astype(np.float64))
-    assert floats[0, 3] == pytest.approx(0.298936021293775 * 10 + 0.587043074451121 * 20 + 0.114020904255103 * 30)
+    assert floats[0, 3] == pytest.approx(
+        0.298936021293775 * 10 + 0.587043074451121 * 20 + 0.114020904255103 * 30
+    )
 
 
 def test_reads_grey_rgb_palette_and_16_bit(tmp_path: Path) -> None:
@@ -77,7 +79,9 @@ def test_unreadable_truncated_and_missing_images(tmp_path: Path) -> None:
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ImageReadError, match="text.png"):
         read_image(tmp_path / "text.png")
-    full = _save(tmp_path / "full.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))
+    full = _save(
+        tmp_path / "full.png", np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    )
     (tmp_path / "cut.png").write_bytes(full.read_bytes()[:300])
     with pytest.raises(ImageReadError, match="cut.png"):
         read_image(tmp_path / "cut.png")

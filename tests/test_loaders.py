@@ -9,18 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import THERMAL_REAL
 from PIL import Image
 
 from iqabench.data import load_dataset
 from iqabench.data.lwir_iqa import parse_name
 from iqabench.errors import DatasetError, UnknownNameError
 
-from conftest import THERMAL_REAL
-
 
 def _published(folder: Path) -> dict[str, float]:
     with open(folder / "scores.csv", encoding="utf-8") as handle:
-        return {row["Distorted_image"]: float(row["MOS"]) for row in csv.DictReader(handle, delimiter=";")}
+        return {
+            row["Distorted_image"]: float(row["MOS"])
+            for row in csv.DictReader(handle, delimiter=";")
+        }
 
 
 def test_lwir_iqa_sample_counts_mos_types_levels(shared: Path) -> None:
@@ -60,7 +62,13 @@ def test_lwir_iqa_release_layout_with_xlsx(shared: Path, tmp_path: Path) -> None
     import openpyxl
 
     source = THERMAL_REAL / "lwir_iqa_sample"
-    folders = {"AWGN": "white-noise", "BLU": "blurring", "NU": "non-uniformity", "JPG": "jpeg", "J2K": "jpeg2000"}
+    folders = {
+        "AWGN": "white-noise",
+        "BLU": "blurring",
+        "NU": "non-uniformity",
+        "JPG": "jpeg",
+        "J2K": "jpeg2000",
+    }
     root = tmp_path / "release"
     published = _published(source)
     for name in published:
@@ -101,7 +109,9 @@ def test_tiiqad_sample(shared: Path) -> None:
     assert len(set(dataset.contents)) == 15
 
 
-def _csv_folder(tmp_path: Path, rows: list[str], header: str = "image,ref,mos,distortion,level,content") -> Path:
+def _csv_folder(
+    tmp_path: Path, rows: list[str], header: str = "image,ref,mos,distortion,level,content"
+) -> Path:
     for name in ("a.png", "b.png", "r.png"):
         Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / name)
     (tmp_path / "scores.csv").write_text("\n".join([header, *rows]) + "\n")

@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import REPO
+
 from iqabench.data.synthetic import ensure_synthetic_lwir
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "iqabench", *args],
-        capture_output=True, text=True, timeout=900, env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
     )
 
 
@@ -44,13 +47,26 @@ def synthetic() -> Path:
 
 
 @pytest.fixture(scope="module")
-def psnr_ssim_run(tmp_path_factory: pytest.TempPathFactory, synthetic: Path) -> tuple[Path, subprocess.CompletedProcess]:
+def psnr_ssim_run(
+    tmp_path_factory: pytest.TempPathFactory, synthetic: Path
+) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("run") / "synthetic"
-    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out), "--no-report")
+    done = _cli(
+        "run",
+        "--metrics",
+        "psnr,ssim",
+        "--dataset",
+        "synthetic-lwir",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     return out, done
 
 
-def test_psnr_ssim_run_writes_per_type_results(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+def test_psnr_ssim_run_writes_per_type_results(
+    psnr_ssim_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
     out, done = psnr_ssim_run
     assert done.returncode == 0, done.stderr
     assert f"results: {out.resolve()}" in done.stdout
@@ -70,10 +86,21 @@ def test_psnr_ssim_run_writes_per_type_results(psnr_ssim_run: tuple[Path, subpro
     assert all(r["score"] and not r["error"] for r in rows)
 
 
-def test_rerun_reuses_everything_and_gives_the_same_summary(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+def test_rerun_reuses_everything_and_gives_the_same_summary(
+    psnr_ssim_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
     out, _ = psnr_ssim_run
     first = json.loads((out / "summary.json").read_text())
-    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out), "--no-report")
+    done = _cli(
+        "run",
+        "--metrics",
+        "psnr,ssim",
+        "--dataset",
+        "synthetic-lwir",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert done.returncode == 0, done.stderr
     assert "scored 0 new, reused 600 cached, failed 0" in done.stdout
     assert _comparable(json.loads((out / "summary.json").read_text())) == _comparable(first)
@@ -87,13 +114,27 @@ def _stored(db: Path) -> int:
         return 0
 
 
-def test_sigkill_then_resume(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+def test_sigkill_then_resume(
+    psnr_ssim_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
     reference, _ = psnr_ssim_run
     out = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, "-m", "iqabench", "run", "--metrics", "psnr,ssim", "--dataset",
-         "synthetic-lwir", "--out", str(out), "--no-report"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "iqabench",
+            "run",
+            "--metrics",
+            "psnr,ssim",
+            "--dataset",
+            "synthetic-lwir",
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
     while _stored(out / "scores.db") < 330 and process.poll() is None and time.time() < deadline:
@@ -105,7 +146,16 @@ def test_sigkill_then_resume(psnr_ssim_run: tuple[Path, subprocess.CompletedProc
     assert 330 <= before < 600
     check = sqlite3.connect(out / "scores.db").execute("PRAGMA integrity_check").fetchone()[0]
     assert check == "ok"
-    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out), "--no-report")
+    done = _cli(
+        "run",
+        "--metrics",
+        "psnr,ssim",
+        "--dataset",
+        "synthetic-lwir",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert done.returncode == 0, done.stderr
     assert f"scored {600 - before} new, reused {before} cached, failed 0" in done.stdout
     resumed = json.loads((out / "summary.json").read_text())
@@ -126,8 +176,20 @@ def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_pa
     cropped = root / rows[2]["image"]
     with Image.open(cropped) as image:
         image.crop((0, 0, 100, 80)).save(cropped)  # no longer the size of its reference
-    done = _cli("run", "--metrics", "psnr", "--dataset", "csv", "--data-root", str(root),
-                "--out", str(tmp_path / "out"), "--no-report", "--bootstrap", "0")
+    done = _cli(
+        "run",
+        "--metrics",
+        "psnr",
+        "--dataset",
+        "csv",
+        "--data-root",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-report",
+        "--bootstrap",
+        "0",
+    )
     assert done.returncode == 2
     assert "failed 3" in done.stdout and "scored 297 new" in done.stdout
     assert rows[0]["image"].split("/")[-1] in done.stderr and "image not found" in done.stderr
@@ -135,8 +197,20 @@ def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_pa
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary["failures"]) == 3 and summary["metrics"]["psnr"]["overall"]["n"] == 297
     # the good scores are kept: a rerun computes nothing new
-    again = _cli("run", "--metrics", "psnr", "--dataset", "csv", "--data-root", str(root),
-                 "--out", str(tmp_path / "out"), "--no-report", "--bootstrap", "0")
+    again = _cli(
+        "run",
+        "--metrics",
+        "psnr",
+        "--dataset",
+        "csv",
+        "--data-root",
+        str(root),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-report",
+        "--bootstrap",
+        "0",
+    )
     assert "scored 0 new, reused 297 cached" in again.stdout
 
 
@@ -144,22 +218,48 @@ def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_pa
 def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     target = tmp_path_factory.mktemp("plugin-site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(REPO / "tests" / "plugin_example")],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(REPO / "tests" / "plugin_example"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
     return env
 
 
-def test_installed_plugin_is_listed_and_runs(plugin_env: dict[str, str], synthetic: Path, tmp_path: Path) -> None:
+def test_installed_plugin_is_listed_and_runs(
+    plugin_env: dict[str, str], synthetic: Path, tmp_path: Path
+) -> None:
     listed = _cli("list", "metrics", env={**plugin_env, "COLUMNS": "200"})
     assert listed.returncode == 0 and "example-sharpness" in listed.stdout
     assert "iqabench-example-plugin" in listed.stdout
     out = tmp_path / "plugin-run"
-    done = _cli("run", "--metrics", "example-sharpness,psnr", "--dataset", "synthetic-lwir",
-                "--out", str(out), "--no-report", "--bootstrap", "0", env=plugin_env)
+    done = _cli(
+        "run",
+        "--metrics",
+        "example-sharpness,psnr",
+        "--dataset",
+        "synthetic-lwir",
+        "--out",
+        str(out),
+        "--no-report",
+        "--bootstrap",
+        "0",
+        env=plugin_env,
+    )
     assert done.returncode == 0, done.stderr
     entry = json.loads((out / "summary.json").read_text())["metrics"]["example-sharpness"]
     assert entry["status"] == "ok" and entry["family"] == "TR-NR"
@@ -178,19 +278,37 @@ def test_plugins_are_never_loaded_from_a_data_folder(tmp_path: Path) -> None:
     (info / "entry_points.txt").write_text("[iqabench.metrics]\nevil = evil:Evil\n")
     console = Path(sys.executable).parent / "iqabench"
     done = subprocess.run(
-        [str(console), "list", "metrics"], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "COLUMNS": "200"}, timeout=120,
+        [str(console), "list", "metrics"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
     )
     assert done.returncode == 0 and "psnr" in done.stdout
     assert "evil" not in done.stdout and not (tmp_path / "imported").exists()
 
 
-def test_parallel_workers_give_the_same_results(psnr_ssim_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+def test_parallel_workers_give_the_same_results(
+    psnr_ssim_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
     reference, _ = psnr_ssim_run
     out = tmp_path / "parallel"
-    done = _cli("run", "--metrics", "psnr,ssim", "--dataset", "synthetic-lwir", "--out", str(out),
-                "--no-report", "--workers", "2")
+    done = _cli(
+        "run",
+        "--metrics",
+        "psnr,ssim",
+        "--dataset",
+        "synthetic-lwir",
+        "--out",
+        str(out),
+        "--no-report",
+        "--workers",
+        "2",
+    )
     assert done.returncode == 0, done.stderr
     assert "scored 600 new" in done.stdout
     parallel = json.loads((out / "summary.json").read_text())
-    assert _comparable(parallel) == _comparable(json.loads((reference / "summary.json").read_text()))
+    assert _comparable(parallel) == _comparable(
+        json.loads((reference / "summary.json").read_text())
+    )
