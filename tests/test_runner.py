@@ -31,6 +31,22 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+def _run_argv(out: Path, *options: str, metrics: str = "psnr,ssim") -> list[str]:
+    """``iqabench run`` on synthetic-lwir (or on the dataset ``options`` name) into ``out``."""
+    dataset = () if "--dataset" in options else ("--dataset", "synthetic-lwir")
+    return [
+        sys.executable, "-m", "iqabench", "run", "--metrics", metrics, *dataset,
+        "--out", str(out), "--no-report", *options,
+    ]  # fmt: skip
+
+
+def _run(
+    out: Path, *options: str, metrics: str = "psnr,ssim", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    argv = _run_argv(out, *options, metrics=metrics)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
+
+
 def _comparable(value: Any) -> Any:
     """A summary without what legitimately differs between runs (times, counts, paths)."""
     volatile = {"seconds", "timing", "created", "counts", "root"}
@@ -51,16 +67,7 @@ def psnr_ssim_run(
     tmp_path_factory: pytest.TempPathFactory, synthetic: Path
 ) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("run") / "synthetic"
-    done = _cli(
-        "run",
-        "--metrics",
-        "psnr,ssim",
-        "--dataset",
-        "synthetic-lwir",
-        "--out",
-        str(out),
-        "--no-report",
-    )
+    done = _run(out)
     return out, done
 
 
@@ -91,16 +98,7 @@ def test_rerun_reuses_everything_and_gives_the_same_summary(
 ) -> None:
     out, _ = psnr_ssim_run
     first = json.loads((out / "summary.json").read_text())
-    done = _cli(
-        "run",
-        "--metrics",
-        "psnr,ssim",
-        "--dataset",
-        "synthetic-lwir",
-        "--out",
-        str(out),
-        "--no-report",
-    )
+    done = _run(out)
     assert done.returncode == 0, done.stderr
     assert "scored 0 new, reused 600 cached, failed 0" in done.stdout
     assert _comparable(json.loads((out / "summary.json").read_text())) == _comparable(first)
@@ -119,23 +117,7 @@ def test_sigkill_then_resume(
 ) -> None:
     reference, _ = psnr_ssim_run
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "iqabench",
-            "run",
-            "--metrics",
-            "psnr,ssim",
-            "--dataset",
-            "synthetic-lwir",
-            "--out",
-            str(out),
-            "--no-report",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(_run_argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while _stored(out / "scores.db") < 330 and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -146,16 +128,7 @@ def test_sigkill_then_resume(
     assert 330 <= before < 600
     check = sqlite3.connect(out / "scores.db").execute("PRAGMA integrity_check").fetchone()[0]
     assert check == "ok"
-    done = _cli(
-        "run",
-        "--metrics",
-        "psnr,ssim",
-        "--dataset",
-        "synthetic-lwir",
-        "--out",
-        str(out),
-        "--no-report",
-    )
+    done = _run(out)
     assert done.returncode == 0, done.stderr
     assert f"scored {600 - before} new, reused {before} cached, failed 0" in done.stdout
     resumed = json.loads((out / "summary.json").read_text())
@@ -176,20 +149,8 @@ def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_pa
     cropped = root / rows[2]["image"]
     with Image.open(cropped) as image:
         image.crop((0, 0, 100, 80)).save(cropped)  # no longer the size of its reference
-    done = _cli(
-        "run",
-        "--metrics",
-        "psnr",
-        "--dataset",
-        "csv",
-        "--data-root",
-        str(root),
-        "--out",
-        str(tmp_path / "out"),
-        "--no-report",
-        "--bootstrap",
-        "0",
-    )
+    options = ("--dataset", "csv", "--data-root", str(root), "--bootstrap", "0")
+    done = _run(tmp_path / "out", *options, metrics="psnr")
     assert done.returncode == 2
     assert "failed 3" in done.stdout and "scored 297 new" in done.stdout
     assert rows[0]["image"].split("/")[-1] in done.stderr and "image not found" in done.stderr
@@ -197,20 +158,7 @@ def test_bad_images_are_recorded_and_do_not_stop_the_run(synthetic: Path, tmp_pa
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary["failures"]) == 3 and summary["metrics"]["psnr"]["overall"]["n"] == 297
     # the good scores are kept: a rerun computes nothing new
-    again = _cli(
-        "run",
-        "--metrics",
-        "psnr",
-        "--dataset",
-        "csv",
-        "--data-root",
-        str(root),
-        "--out",
-        str(tmp_path / "out"),
-        "--no-report",
-        "--bootstrap",
-        "0",
-    )
+    again = _run(tmp_path / "out", *options, metrics="psnr")
     assert "scored 0 new, reused 297 cached" in again.stdout
 
 
@@ -247,19 +195,7 @@ def test_installed_plugin_is_listed_and_runs(
     assert listed.returncode == 0 and "example-sharpness" in listed.stdout
     assert "iqabench-example-plugin" in listed.stdout
     out = tmp_path / "plugin-run"
-    done = _cli(
-        "run",
-        "--metrics",
-        "example-sharpness,psnr",
-        "--dataset",
-        "synthetic-lwir",
-        "--out",
-        str(out),
-        "--no-report",
-        "--bootstrap",
-        "0",
-        env=plugin_env,
-    )
+    done = _run(out, "--bootstrap", "0", metrics="example-sharpness,psnr", env=plugin_env)
     assert done.returncode == 0, done.stderr
     entry = json.loads((out / "summary.json").read_text())["metrics"]["example-sharpness"]
     assert entry["status"] == "ok" and entry["family"] == "TR-NR"
@@ -294,18 +230,7 @@ def test_parallel_workers_give_the_same_results(
 ) -> None:
     reference, _ = psnr_ssim_run
     out = tmp_path / "parallel"
-    done = _cli(
-        "run",
-        "--metrics",
-        "psnr,ssim",
-        "--dataset",
-        "synthetic-lwir",
-        "--out",
-        str(out),
-        "--no-report",
-        "--workers",
-        "2",
-    )
+    done = _run(out, "--workers", "2")
     assert done.returncode == 0, done.stderr
     assert "scored 600 new" in done.stdout
     parallel = json.loads((out / "summary.json").read_text())
