@@ -39,3 +39,39 @@ def metric_options(options: list[str], checkpoints: list[str]) -> dict[str, dict
         metric, path = parse_assignment(text, "--checkpoint")
         params.setdefault(metric.lower(), {})["checkpoint"] = path
     return params
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    return _fraction(text, allow_zero=False)
+
+
+def fraction_or_zero(text: str) -> float:
+    """An argparse type: a number from 0 (included) to 1 (excluded)."""
+    return _fraction(text, allow_zero=True)
+
+
+def _fraction(text: str, allow_zero: bool) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0.0 <= value if allow_zero else 0.0 < value) or not value < 1.0:
+        low = "at least 0" if allow_zero else "above 0"
+        raise argparse.ArgumentTypeError(f"must be {low} and below 1, got {value}")
+    return value

@@ -11,18 +11,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._options import fraction_or_zero
+
 #: File name endings read from the folder (other files, e.g. a README, are ignored).
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".ppm")
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
-    return value
 
 
 def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
@@ -47,7 +39,7 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sharpness",
-        type=_fraction,
+        type=fraction_or_zero,
         default=0.75,
         metavar="FRACTION",
         help="keep the blocks sharper than this fraction of each image's sharpest block "

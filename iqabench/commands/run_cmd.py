@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._options import fraction, positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     parser = sub.add_parser(
@@ -34,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     parser.add_argument(
         "--train-fraction",
-        type=float,
+        type=fraction,
         default=0.8,
         help="share of reference scenes in each training split (default 0.8)",
     )
@@ -47,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and fits")
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes scoring in parallel (default 1)"
+        "--workers", type=positive_int, default=1, help="processes scoring in parallel (default 1)"
     )
     parser.add_argument(
         "--bootstrap",
@@ -79,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import RichProgress
     from ._options import metric_options
 
-    if args.workers < 1:
-        raise UserError("--workers must be at least 1")
     if args.splits < 0:
         raise UserError("--splits must be 0 or more")
     from ..registry import resolve_names

@@ -14,27 +14,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._options import fraction, positive_int
+
 MODELS = ("nestconvnext", "nestconvnext-lite")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {value}")
-    return value
 
 
 def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
@@ -50,15 +32,15 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="dataset name (LWIR_IQA, TIIQAD, ...)")
     parser.add_argument("--data-root", metavar="PATH", help="the dataset's folder")
     parser.add_argument("--csv", metavar="TABLE", help="score table of a csv dataset")
-    parser.add_argument("--epochs", type=_positive_int, help="training epochs (default 20; lite 5)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (default 20; lite 5)")
     parser.add_argument(
-        "--batch-size", type=_positive_int, help="crops per batch (default 40; lite 8)"
+        "--batch-size", type=positive_int, help="crops per batch (default 40; lite 8)"
     )
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 2e-5; lite 1e-4)")
     parser.add_argument("--weight-decay", type=float, help="Adam weight decay (default 5e-4)")
     parser.add_argument(
         "--crops",
-        type=_positive_int,
+        type=positive_int,
         help="random crops per image, for training and scoring (default 10; lite 2 and 4)",
     )
     parser.add_argument("--seed", type=int, default=2030, help="seed of splits, crops, init")
@@ -69,10 +51,10 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         help="content: scenes never cross the split (default); random: the reference code's "
         "image-level split (optimistic); both: run the two",
     )
-    parser.add_argument("--test-fraction", type=_fraction, default=0.2)
+    parser.add_argument("--test-fraction", type=fraction, default=0.2)
     parser.add_argument(
         "--val-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.2,
         help="share of the training side held out for model selection (default: 0.2)",
     )
