@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .train_cmd import MODELS, _positive_int
+from ._options import positive_int
+from .train_cmd import MODELS
 
 
 def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
@@ -25,10 +26,10 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", choices=MODELS, help="check that the checkpoint holds this model"
     )
-    parser.add_argument("--crops", type=_positive_int, default=10, help="crops per image (10)")
+    parser.add_argument("--crops", type=positive_int, default=10, help="crops per image (10)")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto")
-    parser.add_argument("--batch-size", type=_positive_int, default=40, help="crops per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=40, help="crops per batch")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
     parser.set_defaults(handler=run)
     return parser
