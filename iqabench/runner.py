@@ -206,8 +206,7 @@ def _run_metric(name: str, context: _Context) -> _Outcome:
         if reason:
             entry.update(status="skipped", reason=reason)
             return outcome
-        _score_metric(metric, context, outcome)
-        entry["status"] = "ok"
+        _score_metric(metric, context, outcome)  # may set status "failed" (nothing to evaluate)
     except MetricUnavailableError as exc:
         entry.update(status="skipped", reason=str(exc))
     except KeyboardInterrupt:

@@ -237,3 +237,17 @@ def test_parallel_workers_give_the_same_results(
     assert _comparable(parallel) == _comparable(
         json.loads((reference / "summary.json").read_text())
     )
+
+
+def test_too_few_scored_items_is_a_failed_metric_not_an_ok_one(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from iqabench import api
+
+    for name in ("a", "b", "r"):
+        Image.new("L", (16, 16), color=len(name) * 40 + ord(name)).save(tmp_path / f"{name}.png")
+    (tmp_path / "scores.csv").write_text("image,ref,mos\na.png,r.png,4\nb.png,r.png,2\n")
+    result = api.run(["psnr"], "csv", data_root=tmp_path, out=tmp_path / "out", splits=0)
+    entry = result.summary["metrics"]["psnr"]
+    assert entry["status"] == "failed" and "fewer than 3" in entry["reason"]
+    assert result.failed == {"psnr": entry["reason"]}
