@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from .data.items import Item
+from .errors import UserError
 from .imageio import load_for_metric
 from .metric import FeatureMetric, LabelledImage, LearnedMetric
 from .progress import Task
@@ -84,27 +85,55 @@ def learned_predictions(
         train_idx, valid_idx = validation_split(
             split.train, contents, fraction=0.2, seed=seed + split.index
         )
-        train = _labelled(metric, [items[i] for i in train_idx if items[i].id in usable])
-        validation = _labelled(metric, [items[i] for i in valid_idx if items[i].id in usable])
+        unreadable: list[str] = []
+        train = _labelled(
+            metric, [items[i] for i in train_idx if items[i].id in usable], unreadable
+        )
+        validation = _labelled(
+            metric, [items[i] for i in valid_idx if items[i].id in usable], unreadable
+        )
         metric.fit(train, validation, seed=seed + split.index)
         test = [items[i] for i in split.test if items[i].id in usable]
         predicted: Predictions = {}
         for start in range(0, len(test), max(1, metric.batch_size)):
-            chunk = test[start : start + metric.batch_size]
-            loaded = [load_for_metric(i.image, metric.colour, i.ref) for i in chunk]
-            images = [image for image, _ in loaded]
-            refs = [ref for _, ref in loaded] if metric.full_reference else None
-            for item, value in zip(chunk, metric.score(images, refs), strict=True):
+            chunk, images, refs = [], [], []
+            for item in test[start : start + metric.batch_size]:
+                try:
+                    image, ref = load_for_metric(item.image, metric.colour, item.ref)
+                except UserError as exc:
+                    unreadable.append(str(exc))
+                    continue
+                chunk.append(item)
+                images.append(image)
+                refs.append(ref)
+            if not chunk:
+                continue
+            values = metric.score(images, refs if metric.full_reference else None)
+            for item, value in zip(chunk, values, strict=True):
                 predicted[keys[item.id]] = float(value)
-        return predicted, list(metric.notes())
+        notes = list(metric.notes())
+        if unreadable:
+            notes.append(
+                f"split {split.index}: {len(unreadable)} unreadable image(s) left out, e.g. "
+                f"{unreadable[0]}"
+            )
+        return predicted, notes
 
     return _per_split(store, key, items, keys, splits, seed, bar, fit_and_predict)
 
 
-def _labelled(metric: LearnedMetric, items: Sequence[Item]) -> list[LabelledImage]:
+def _labelled(
+    metric: LearnedMetric, items: Sequence[Item], unreadable: list[str]
+) -> list[LabelledImage]:
+    """The items' prepared images with their quality; unreadable ones are left out and their
+    errors appended to ``unreadable``."""
     labelled = []
     for item in items:
-        image, ref = load_for_metric(item.image, metric.colour, item.ref)
+        try:
+            image, ref = load_for_metric(item.image, metric.colour, item.ref)
+        except UserError as exc:
+            unreadable.append(str(exc))
+            continue
         labelled.append(
             LabelledImage(image=image, quality=item.quality, content=item.content, ref=ref)
         )
