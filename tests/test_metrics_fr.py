@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,3 +285,16 @@ def test_modules_import_without_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_iw_ssim_and_iw_psnr_share_one_computation_per_pair(shared: Path) -> None:
+    from iqabench.metrics import iw_ssim
+
+    image, ref = load_for_metric(CALIBRATION / "dist/I08.bmp", "grey", CALIBRATION / "ref/I08.bmp")
+    iw_ssim.forget_remembered()
+    fresh = registry.create("iw-psnr").score([image], [ref])
+    assert len(iw_ssim._RECENT) == 1
+    registry.create("iw-ssim").score([image], [ref])
+    assert len(iw_ssim._RECENT) == 1  # the second metric reused the pair's computation
+    iw_ssim.forget_remembered()
+    assert np.array_equal(registry.create("iw-psnr").score([image], [ref]), fresh)

@@ -10,7 +10,8 @@ conventions of the authors' MATLAB release (``iwssim.m`` with ``buildLpyr`` from
 * per scale but the coarsest, the information content weight of the reference band (3x3
   neighbourhood plus the parent coefficient, bilinearly enlarged as ``imenlarge2`` does, except at
   the last band scale; ``sigma_nsq = 0.4``);
-* weighted means per scale, combined as ``prod(x_s ** w_s)`` with the weights
+* weighted means per scale (remembered per pair's content, so a run scoring both metrics
+  computes them once), combined as ``prod(x_s ** w_s)`` with the weights
   (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) truncated to the scales used and renormalised:
   IW-SSIM from the contrast-structure means, IW-MSE from the squared-error means, and
   ``IW-PSNR = min(10 log10(255^2 / IW-MSE), 1000)``.
@@ -23,6 +24,8 @@ pooled contrast-structure mean (anti-correlated images; MATLAB's power turns com
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +75,36 @@ def iw_pooled(image: np.ndarray, ref: np.ndarray, scales: int) -> tuple[np.ndarr
     return contrast, error
 
 
+#: Recent :func:`iw_pooled` results by the pair's content, so that scoring a dataset with both
+#: IW-SSIM and IW-PSNR in one process runs the multi-scale computation once per pair.
+_RECENT: OrderedDict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_RECENT_SIZE = 4096
+
+
+def _remembered_pooled(
+    image: np.ndarray, ref: np.ndarray, scales: int
+) -> tuple[np.ndarray, np.ndarray]:
+    key = (_digest(image), _digest(ref), scales)
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    result = iw_pooled(image, ref, scales)
+    _RECENT[key] = result
+    if len(_RECENT) > _RECENT_SIZE:
+        _RECENT.popitem(last=False)
+    return result
+
+
+def forget_remembered() -> None:
+    """Drop the remembered results (benchmarks call it so that every timed call computes)."""
+    _RECENT.clear()
+
+
+def _digest(array: np.ndarray) -> str:
+    data = np.ascontiguousarray(array, dtype=np.float64)
+    return hashlib.blake2b(data.tobytes() + str(data.shape).encode(), digest_size=16).hexdigest()
+
+
 class _InformationWeighted(Metric):
     """What IW-SSIM and IW-PSNR share: the paper, the ``scales`` parameter, input checks."""
 
@@ -111,7 +144,7 @@ class _InformationWeighted(Metric):
                     f"{smallest}x{smallest} pixels, got {image.shape[1]}x{image.shape[0]} "
                     "(use fewer scales)"
                 )
-        return [iw_pooled(image, ref, self.scales) for image, ref in pairs]
+        return [_remembered_pooled(image, ref, self.scales) for image, ref in pairs]
 
 
 class IWSSIM(_InformationWeighted):
