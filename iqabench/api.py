@@ -2,6 +2,7 @@
 
 >>> from iqabench import api
 >>> api.score("ssim", "dist.png", ref="ref.png")                      # doctest: +SKIP
+>>> niqe = api.create_metric("niqe"); niqe(["a.png", "b.png"])         # doctest: +SKIP
 >>> result = api.run(["psnr", "ssim"], "synthetic-lwir", out="reports/demo")  # doctest: +SKIP
 >>> result.summary["metrics"]["ssim"]["overall"]["srocc"]             # doctest: +SKIP
 """
@@ -16,9 +17,12 @@ from .data import Dataset, load_dataset
 from .progress import Progress
 
 if TYPE_CHECKING:
-    from .runner import RunResult
+    import numpy as np
 
-__all__ = ["evaluate", "load_dataset", "run", "score"]
+    from .runner import RunResult
+    from .scorer import Scorer
+
+__all__ = ["create_metric", "evaluate", "load_dataset", "run", "score"]
 
 
 def evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -28,20 +32,16 @@ def evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return evaluate_scores(*args, **kwargs)
 
 
-def score(metric: str, image: str | Path, ref: str | Path | None = None, **params: Any) -> float:
-    """One metric's score for one image (and its reference, for full-reference metrics)."""
-    from . import registry
-    from .errors import UserError
-    from .imageio import load_for_metric
+def score(metric: str, image: Any, ref: Any = None, **params: Any) -> float | np.ndarray:
+    """Metric ``metric``'s score for one image or a batch (see :func:`create_metric`)."""
+    return create_metric(metric, **params)(image, ref)
 
-    instance = registry.create(metric, **params)
-    if instance.full_reference and ref is None:
-        raise UserError(f"{instance.name} is a full-reference metric: give the reference (--ref)")
-    pixels, reference = load_for_metric(
-        image, instance.colour, ref if instance.full_reference else None
-    )
-    values = instance.score([pixels], [reference] if instance.full_reference else None)
-    return float(values[0])
+
+def create_metric(name: str, **params: Any) -> Scorer:
+    """Metric ``name`` as a callable object (paths, arrays, PIL images, tensors; batches)."""
+    from .scorer import create_metric as create
+
+    return create(name, **params)
 
 
 def run(

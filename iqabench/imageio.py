@@ -60,6 +60,11 @@ def read_image(path: str | Path) -> Image:
         raise ImageReadError(f"cannot decode image {path}: {exc}") from None
 
 
+def decode_pil(handle, path: Path | None = None) -> Image:  # noqa: ANN001 - PIL image
+    """An open PIL image as :class:`Image`, by the same rules as :func:`read_image`."""
+    return _from_pil(handle, path)
+
+
 def _from_pil(handle, path: Path) -> Image:  # noqa: ANN001 - PIL image
     mode = handle.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):

@@ -35,6 +35,14 @@ FAMILIES: tuple[str, ...] = ("TR-FR", "DL-FR", "TR-NR", "DL-NR")
 Colour = Literal["grey", "rgb", "native"]
 
 
+def not_fitted_message(name: str) -> str:
+    """What every entry point says of a trainable metric that has no model to score with."""
+    return (
+        f"metric {name!r} is trainable and has no trained model: `iqabench run` fits it on "
+        "each training split (or train it and give checkpoint=PATH where the metric takes one)"
+    )
+
+
 class Metric(ABC):
     """A training-free image quality metric.
 
@@ -66,6 +74,9 @@ class Metric(ABC):
     runtime_params: ClassVar[tuple[str, ...]] = ()
     #: How many images the runner hands to :meth:`score` at once.
     batch_size: ClassVar[int] = 8
+    #: The interval the scores can take, ``(low, high)`` (``math.inf`` for an open end); None
+    #: when unknown. Trainable metrics predict quality on the training data's scale: None.
+    score_range: ClassVar[tuple[float, float] | None] = None
     #: True for metrics that are impractically slow without a GPU (``run --metrics all`` skips
     #: them on a machine without one, and says so).
     gpu_recommended: ClassVar[bool] = False
@@ -98,6 +109,11 @@ class Metric(ABC):
     def notes(self) -> list[str]:
         """Warnings to record with the results (e.g. a network without pretrained weights)."""
         return []
+
+    def value_note(self) -> str | None:
+        """How the value this metric returns relates to the published one, when it is not the
+        published value itself (e.g. a score negated so that higher is better); else None."""
+        return None
 
     def pretrained_weights(self) -> bool | None:
         """For metrics built on a network: whether it started from pretrained weights (True)
@@ -193,16 +209,19 @@ class FeatureMetric(Metric):
     def predict(self, features: np.ndarray) -> np.ndarray:
         regressor = self._regressor or self.pretrained_regressor()
         if regressor is None:
-            raise NotFittedError(
-                f"metric {self.name!r} is trainable and has no published model: "
-                "use it in `iqabench run`, which fits it on each training split"
-            )
+            raise NotFittedError(not_fitted_message(self.name))
         return np.asarray(regressor.predict(np.asarray(features)), dtype=np.float64).ravel()
 
     def score(
         self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:
         return self.predict(self.features(images, refs))
+
+    def value_note(self) -> str | None:
+        """Unfitted, the published model's own note (e.g. that its score is negated)."""
+        if self._regressor is not None:
+            return None
+        return getattr(self.pretrained_regressor(), "note", None)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,14 @@ class Record:
         return self.error is None
 
 
+def default_store_path() -> Path:
+    """The score store shared by the commands outside a run folder: ``$IQABENCH_CACHE/scores.db``
+    (default ``~/.cache/iqabench/scores.db``)."""
+    from .weights import cache_dir
+
+    return cache_dir() / "scores.db"
+
+
 class ScoreStore:
     """Get-or-compute storage of scores, features and per-split predictions."""
 

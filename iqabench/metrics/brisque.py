@@ -248,6 +248,11 @@ class BRISQUELive(Metric):
 class NegatedLiveRegressor:
     """The LIVE SVR turned quality-oriented: ``predict`` returns minus the BRISQUE score."""
 
+    note = (
+        "minus the BRISQUE score of the published LIVE model (so that higher is better); "
+        "brisque-live gives the score itself"
+    )
+
     def __init__(self, svr: LibSVMRegressor) -> None:
         self.svr = svr
 

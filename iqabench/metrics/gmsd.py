@@ -30,6 +30,7 @@ class GMSD(Metric):
     family = "TR-FR"
     full_reference = True
     higher_is_better = False
+    score_range = (0.0, 1.0)
     colour = "grey"
     version = "1"
     citation = (

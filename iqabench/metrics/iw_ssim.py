@@ -25,6 +25,7 @@ pooled contrast-structure mean (anti-correlated images; MATLAB's power turns com
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -158,6 +159,7 @@ class IWSSIM(_InformationWeighted):
     """
 
     name = "iw-ssim"
+    score_range = (-1.0, 1.0)
 
     def score(
         self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
@@ -182,6 +184,7 @@ class IWPSNR(_InformationWeighted):
     """
 
     name = "iw-psnr"
+    score_range = (0.0, math.inf)
 
     def score(
         self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -24,6 +25,7 @@ class PSNR(Metric):
     family = "TR-FR"
     full_reference = True
     higher_is_better = True
+    score_range = (0.0, math.inf)  # infinite for identical images
     colour = "native"
     version = "1"
     citation = (

@@ -24,6 +24,7 @@ class SSIM(Metric):
     family = "TR-FR"
     full_reference = True
     higher_is_better = True
+    score_range = (-1.0, 1.0)
     colour = "grey"
     version = "1"
     citation = (
