@@ -66,6 +66,7 @@ def run(
 
     spec = metrics if isinstance(metrics, str) else ",".join(metrics)
     names = registry.resolve_names(spec)
+    _check_params_name_metrics(params or {}, names)
     loaded = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_root, csv)
     target = Path(out) if out is not None else Path("reports") / loaded.name
     run_options = RunOptions(
@@ -74,3 +75,16 @@ def run(
         **options,
     )
     return run_benchmark(names, loaded, target, run_options, progress)
+
+
+def _check_params_name_metrics(params: Mapping[str, Any], names: Sequence[str]) -> None:
+    """Per-metric parameters must name a metric of the run (a typo is an error, not ignored)."""
+    from . import registry
+    from .errors import UserError
+
+    for metric in params:
+        registry.get(metric)  # unknown: one line with the closest name
+        if metric not in names:
+            raise UserError(
+                f"parameters given for metric {metric!r}, which this run does not score"
+            )

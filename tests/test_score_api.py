@@ -201,3 +201,13 @@ def test_plain_progress_prints_rate_and_eta_lines() -> None:
     with PlainProgress(stream=quiet, interval=60.0).task("psnr", 3) as bar:
         bar.advance(3)
     assert quiet.getvalue() == ""  # a loop shorter than the interval prints nothing
+
+
+def test_run_refuses_parameters_of_unknown_or_absent_metrics(tmp_path: Path) -> None:
+    from iqabench import api
+
+    with pytest.raises(UserError, match="did you mean 'nestconvnext'"):
+        api.run("psnr", out=tmp_path, params={"nestconvnex": {"checkpoint": "x.pt"}})
+    with pytest.raises(UserError, match="'niqe', which this run does not score"):
+        api.run("psnr", out=tmp_path, params={"niqe": {"model": "x.npz"}})
+    assert not any(tmp_path.iterdir())  # refused before any work

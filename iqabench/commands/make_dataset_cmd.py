@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.synthetic import build_synthetic_lwir
-    from ..progress import RichProgress
+    from ..progress import console_progress
 
-    with RichProgress() as progress:
+    with console_progress() as progress:
         holder: dict = {}
 
         def report(done: int, total: int) -> None:

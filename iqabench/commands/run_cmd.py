@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api import run as run_benchmark
     from ..errors import UserError
-    from ..progress import RichProgress
+    from ..progress import console_progress
     from ._options import metric_options
 
     if args.splits < 0:
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_names(args.metrics)  # unknown names fail before any dataset work
     params = metric_options(args.option, args.checkpoint)
     dataset_options = {"lower_is_better": True} if args.scores_lower_is_better else {}
-    with RichProgress() as progress:
+    with console_progress() as progress:
         dataset = _load(args, dataset_options)
         result = run_benchmark(
             args.metrics,
