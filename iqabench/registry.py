@@ -2,15 +2,24 @@
 
 Built-in metrics and third-party plugins register the same way: an installed distribution
 declares ``[project.entry-points."iqabench.metrics"] NAME = "package.module:Class"``. Only
-installed distributions are consulted, so nothing in a dataset or results folder is ever
-imported. A plugin that fails to import is listed with its error instead of breaking the rest.
+installed distributions are consulted: the working folder (the ``''`` entry of ``sys.path`` in
+an interactive session, or the folder Python puts first for ``python -m`` and ``python -c``) is
+neither searched for distribution metadata nor for the modules an entry point names, so nothing
+in a dataset or results folder is ever imported, whatever the entry (console script,
+``python -m iqabench`` or the Python API). A plugin that fails to import is listed with its
+error instead of breaking the rest.
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 
 from .errors import UnknownNameError, UserError
@@ -28,6 +37,7 @@ class MetricEntry:
     distribution: str
     _class: type[Metric] | None = field(default=None, repr=False)
     error: str | None = None
+    point: EntryPoint | None = field(default=None, repr=False)
 
     def load(self) -> type[Metric]:
         """Import the metric class (raises UserError if the plugin is broken)."""
@@ -47,11 +57,11 @@ class MetricEntry:
 
 
 def _import(entry: MetricEntry) -> tuple[type[Metric] | None, str | None]:
-    from importlib.metadata import entry_points
-
+    if entry.point is None:
+        return None, "no entry point"
     try:
-        (point,) = [p for p in entry_points(group=ENTRY_POINT_GROUP) if p.name == entry.name][:1]
-        cls = point.load()
+        with _outside_working_folder():
+            cls = entry.point.load()
     except Exception as exc:  # a broken plugin must not break the registry
         return None, f"{type(exc).__name__}: {exc}"
     if not (isinstance(cls, type) and issubclass(cls, Metric)):
@@ -61,15 +71,53 @@ def _import(entry: MetricEntry) -> tuple[type[Metric] | None, str | None]:
     return cls, None
 
 
+def _is_working_folder(index: int, entry: str) -> bool:
+    """Whether ``sys.path[index]`` is the working folder put there implicitly by Python."""
+    if entry in ("", "."):
+        return True
+    if index != 0 or sys.flags.safe_path:
+        return False
+    try:
+        return Path(entry).resolve() == Path.cwd().resolve()
+    except OSError:
+        return False
+
+
+def trusted_path() -> list[str]:
+    """``sys.path`` without the working folder: where installed distributions live."""
+    return [p for i, p in enumerate(sys.path) if not _is_working_folder(i, p)]
+
+
+@contextmanager
+def _outside_working_folder() -> Iterator[None]:
+    """Import with the working folder off ``sys.path``, so that a module lying there cannot
+    stand in for the one an installed plugin names."""
+    removed = [(i, p) for i, p in enumerate(sys.path) if _is_working_folder(i, p)]
+    for index, _ in reversed(removed):
+        del sys.path[index]
+    try:
+        yield
+    finally:
+        for index, entry in removed:
+            sys.path.insert(index, entry)
+
+
 @cache
 def entries() -> dict[str, MetricEntry]:
     """Every registered metric, keyed by name (first distribution wins on a clash)."""
-    from importlib.metadata import entry_points
+    from importlib.metadata import distributions
 
     found: dict[str, MetricEntry] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        dist = point.dist.name if point.dist is not None else "?"
-        found.setdefault(point.name, MetricEntry(point.name, point.value, dist))
+    seen: set[str] = set()
+    for dist in distributions(path=trusted_path()):
+        dist_name = str(dist.metadata["Name"] or "?")
+        key = dist_name.lower().replace("_", "-").replace(".", "-")
+        if key in seen:  # the same distribution further down the path is shadowed
+            continue
+        seen.add(key)
+        for point in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            entry = MetricEntry(point.name, point.value, dist_name, point=point)
+            found.setdefault(point.name, entry)
     return dict(sorted(found.items()))
 
 

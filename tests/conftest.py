@@ -6,8 +6,13 @@ Tests never touch the network: IQABENCH_ALLOW_DOWNLOAD is removed and model file
 
 from __future__ import annotations
 
+import os
+import sys
+import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,3 +47,50 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory) -> None:
 def shared() -> Path:
     """The ../shared folder (tests using it are skipped where it is absent)."""
     return SHARED
+
+
+def write_plugin(folder: Path, module: str, source: str, metrics: Mapping[str, str]) -> Path:
+    """An "installed" plugin distribution in ``folder``: the module ``module`` holding
+    ``source`` and its ``.dist-info`` declaring ``metrics`` (name -> ``module:Class``) in the
+    ``iqabench.metrics`` group. Put ``folder`` on PYTHONPATH (:func:`plugin_env`) to install it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{module}.py").write_text(textwrap.dedent(source))
+    info = folder / f"{module.replace('_', '-')}-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    points = "".join(f"{name} = {target}\n" for name, target in metrics.items())
+    (info / "entry_points.txt").write_text(f"[iqabench.metrics]\n{points}")
+    return folder
+
+
+def plugin_env(*folders: Path, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess that sees the plugins installed in ``folders``."""
+    env = {**os.environ, "COLUMNS": "200", **extra}
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, folders), env.get("PYTHONPATH", "")])
+    return env
+
+
+def iqabench_argv(*args: str) -> list[str]:
+    """The command line of ``python -m iqabench ARGS``."""
+    return [sys.executable, "-m", "iqabench", *args]
+
+
+def tiny_dataset(root: Path, scenes: int = 3, levels: int = 3, size: tuple[int, int] = (24, 32)):  # noqa: ANN201
+    """A csv dataset of ``scenes`` x ``levels`` small noisy grey images with references:
+    ``root/scores.csv`` (columns image, ref, mos, distortion, level, content). Returns ``root``.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["image,ref,mos,distortion,level,content"]
+    for scene in range(scenes):
+        clean = rng.uniform(40, 215, size)
+        Image.fromarray(clean.astype(np.uint8)).save(root / f"ref{scene}.png")
+        for level in range(1, levels + 1):
+            noisy = np.clip(clean + rng.normal(0, 8 * level, size), 0, 255).astype(np.uint8)
+            name = f"s{scene}_l{level}.png"
+            Image.fromarray(noisy).save(root / name)
+            lines.append(f"{name},ref{scene}.png,{6 - level},AWGN,{level},scene{scene}")
+    (root / "scores.csv").write_text("\n".join(lines) + "\n")
+    return root
