@@ -1,0 +1,1 @@
+"""Training objectives shared by models: pure functions of tensors, one topic per module."""

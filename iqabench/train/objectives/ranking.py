@@ -1,0 +1,103 @@
+"""Ranking and self-consistency objectives for quality regression (pure functions of tensors).
+
+From TReS: S. A. Golestaneh, S. Dadsetan and K. M. Kitani, "No-Reference Image Quality
+Assessment via Transformers, Relative Ranking, and Self-Consistency", WACV 2022,
+doi:10.1109/WACV51458.2022.00404 (official solver: github.com/isalirezag/TReS, ``models.py``,
+read, not copied).
+
+* :func:`triplet_ranking_loss`: the relative-ranking term. In a batch, the image of lowest
+  opinion is the anchor of a triplet whose positive is the second lowest and whose negative is
+  the highest; symmetrically the highest is the anchor, the second highest its positive and the
+  lowest its negative. Each triplet is ``max(|a - p + eps| - |a - n + eps| + margin, 0)``
+  (``torch.nn.TripletMarginLoss`` with ``p=1`` on one-dimensional scores) with the margin set to
+  the opinion gap between the negative and the positive's counterpart, as the solver does.
+* :func:`self_consistency_loss`: the flip term, L1 between each representation of an image and
+  the (detached) same representation of its horizontal mirror.
+* :func:`tres_objective`: the solver's whole loss for one batch seen as is and mirrored.
+
+Departure: ties in the opinion scores (frequent with ordinal ground truth) are broken by batch
+order (a stable sort); the solver's ``torch.argsort`` breaks them arbitrarily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: ``torch.nn.functional.pairwise_distance``'s default, which the official triplet loss uses.
+DISTANCE_EPS = 1e-6
+
+
+def _triplet(anchor: Tensor, positive: Tensor, negative: Tensor, margin: Tensor) -> Tensor:
+    """Triplet margin loss with the L1 distance on scalars (torch's ``p=1`` formula)."""
+    closer = (anchor - positive + DISTANCE_EPS).abs()
+    farther = (anchor - negative + DISTANCE_EPS).abs()
+    return torch.clamp(closer - farther + margin, min=0.0)
+
+
+def triplet_ranking_loss(scores: Tensor, mos: Tensor) -> Tensor:
+    """TReS's relative-ranking loss of one batch: the two extreme triplets (lowest and highest
+    opinion as anchors), summed. ``scores`` and ``mos`` hold one value per image (any shape with
+    ``N >= 2`` elements); the margins are constants (no gradient flows into the opinions)."""
+    predicted = scores.reshape(-1)
+    opinion = mos.reshape(-1).to(predicted.dtype)
+    if predicted.numel() < 2 or predicted.numel() != opinion.numel():
+        raise ValueError(
+            f"need one score per opinion and at least two images, got {predicted.numel()} "
+            f"scores and {opinion.numel()} opinions"
+        )
+    order = torch.argsort(opinion, stable=True)
+    lowest, second_lowest, second_highest, highest = order[0], order[1], order[-2], order[-1]
+    margin_low = (opinion[highest] - opinion[second_lowest]).detach()
+    margin_high = (opinion[second_highest] - opinion[lowest]).detach()
+    low = _triplet(predicted[lowest], predicted[second_lowest], predicted[highest], margin_low)
+    high = _triplet(predicted[highest], predicted[second_highest], predicted[lowest], margin_high)
+    return low + high
+
+
+def self_consistency_loss(features: Sequence[Tensor], mirrored: Sequence[Tensor]) -> Tensor:
+    """Sum over representations of the mean absolute difference between each one and the
+    detached representation of the mirrored image (compared element for element, not flipped
+    back, as in the official network)."""
+    if len(features) != len(mirrored) or not features:
+        raise ValueError("need the same, non-zero number of representations on both sides")
+    terms = [F.l1_loss(a, b.detach()) for a, b in zip(features, mirrored, strict=True)]
+    return torch.stack(terms).sum()
+
+
+def tres_objective(
+    scores: Tensor,
+    mirrored_scores: Tensor,
+    consistency: Tensor,
+    mirrored_consistency: Tensor,
+    mos: Tensor,
+    ranking_weight: float = 0.05,
+    ranking_consistency_weight: float = 0.5,
+) -> Tensor:
+    """The official solver's loss for a batch and its horizontal mirror.
+
+    ``scores``/``consistency``: the network's predictions and self-consistency term on the batch;
+    ``mirrored_*``: the same on the mirrored batch. The loss is the L1 regression of both
+    predictions on ``mos``, plus both consistency terms, plus ``ranking_consistency_weight``
+    times the symmetric L1 gap between the two ranking losses (each side against the other
+    detached), plus ``ranking_weight`` times the sum of the two ranking losses.
+    """
+    target = mos.reshape(-1).to(scores.dtype)
+    regression = F.l1_loss(scores.reshape(-1), target) + F.l1_loss(
+        mirrored_scores.reshape(-1), target
+    )
+    ranking = triplet_ranking_loss(scores, target)
+    mirrored_ranking = triplet_ranking_loss(mirrored_scores, target)
+    ranking_gap = (ranking - mirrored_ranking.detach()).abs() + (
+        mirrored_ranking - ranking.detach()
+    ).abs()
+    return (
+        regression
+        + consistency
+        + mirrored_consistency
+        + ranking_consistency_weight * ranking_gap
+        + ranking_weight * (ranking + mirrored_ranking)
+    )
