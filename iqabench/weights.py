@@ -6,7 +6,11 @@ Search order for a file named by a relative path such as ``niqe/niqe_pristine_mo
    then by the bare file name;
 2. the iqabench cache (``$IQABENCH_CACHE/weights``, default ``~/.cache/iqabench/weights``);
 3. for torchvision checkpoints, the torch hub cache (``$TORCH_HOME/hub/checkpoints``);
-4. only when ``IQABENCH_ALLOW_DOWNLOAD=1`` and a URL with its SHA-256 is known: a download into
+4. for files shipped inside an installed Python package (``WeightsFile.package``, e.g. the
+   ``iqabench[pretrained]`` extra), that package's folder; for files of a Hugging Face hub
+   repository (``WeightsFile.hub_repo``, as timm stores them), the local hub cache
+   (``$HF_HUB_CACHE``, default ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``);
+5. only when ``IQABENCH_ALLOW_DOWNLOAD=1`` and a URL with its SHA-256 is known: a download into
    the cache, verified against the checksum.
 
 Nothing is ever downloaded otherwise; a missing file raises
@@ -21,6 +25,9 @@ from pathlib import Path
 
 from .errors import WeightsNotFoundError
 
+#: The weights files of a Hugging Face hub snapshot, preferred first.
+HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+
 
 @dataclass(frozen=True)
 class WeightsFile:
@@ -30,6 +37,13 @@ class WeightsFile:
     description: str
     url: str | None = None
     sha256: str | None = None
+    #: An importable package that ships the file; ``relpath`` is then its path inside
+    #: site-packages, starting with the package's folder.
+    package: str | None = None
+    #: A Hugging Face hub repository (``timm/resnet50.a1_in1k``) whose local cache may hold the
+    #: weights, as ``model.safetensors`` or ``pytorch_model.bin`` in one of its snapshots
+    #: (``relpath`` stays the name under which a weights directory holds them).
+    hub_repo: str | None = None
 
 
 def cache_dir() -> Path:
@@ -53,6 +67,9 @@ def resolve(spec: WeightsFile) -> Path:
         for candidate in (root / spec.relpath, root / name):
             if candidate.is_file():
                 return candidate
+    for candidate in _installed_candidates(spec):
+        if candidate.is_file():
+            return candidate
     if spec.url and spec.sha256 and os.environ.get("IQABENCH_ALLOW_DOWNLOAD") == "1":
         return _download(spec)
     looked = ", ".join(str(d) for d in search_dirs())
@@ -60,6 +77,28 @@ def resolve(spec: WeightsFile) -> Path:
         f"{spec.description} not found: put {spec.relpath} in a directory named by "
         f"IQABENCH_WEIGHTS (looked in {looked})"
     )
+
+
+def _installed_candidates(spec: WeightsFile) -> list[Path]:
+    """Where an installed package or the Hugging Face hub cache would hold ``spec``'s file
+    (nothing is imported: the package is located, not loaded)."""
+    import importlib.util
+
+    candidates: list[Path] = []
+    if spec.package:
+        try:
+            found = importlib.util.find_spec(spec.package)
+        except (ImportError, ValueError):
+            found = None
+        for location in (found.submodule_search_locations or []) if found else []:
+            candidates.append(Path(location).parent / spec.relpath)
+    if spec.hub_repo:
+        home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+        hub = Path(os.environ.get("HF_HUB_CACHE", home / "hub"))
+        snapshots = hub / f"models--{spec.hub_repo.replace('/', '--')}" / "snapshots"
+        for name in HUB_FILES:
+            candidates.extend(sorted(snapshots.glob(f"*/{name}")))
+    return candidates
 
 
 def _download(spec: WeightsFile) -> Path:

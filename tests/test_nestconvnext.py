@@ -24,7 +24,7 @@ from scipy.ndimage import gaussian_filter
 from iqabench.errors import NotFittedError, UserError
 from iqabench.metric import LabelledImage
 from iqabench.metrics.nestconvnext import NestConvNeXtIQA, NestConvNeXtLiteIQA
-from iqabench.models.backbone import resolve_imagenet_weights
+from iqabench.models.backbones import resolve_backbone
 from iqabench.models.layers import L2Pool, NestLevel
 from iqabench.models.nestconvnext import FULL, LITE, NestConvNeXtIQANet, parameter_count
 from iqabench.train.checkpoint import FORMAT, read_checkpoint
@@ -155,7 +155,7 @@ def test_training_lowers_the_loss_and_writes_the_run(trained) -> None:
     assert read_checkpoint(run_dir / "last.pt")["epoch"] == 2
     notes = " ".join(metric.notes())
     assert "not the published" in notes
-    if not resolve_imagenet_weights().pretrained:
+    if not resolve_backbone("resnet50").pretrained:
         assert "RANDOM initialisation" in notes
 
 

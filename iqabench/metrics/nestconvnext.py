@@ -167,9 +167,9 @@ class NestConvNeXtIQA(LearnedMetric):
         error: training then starts from random initialisation, with a warning."""
         if not self.requires_fit():
             return []
-        from ..models.backbone import resolve_imagenet_weights
+        from ..models.backbones import resolve_backbone
 
-        path = resolve_imagenet_weights().path
+        path = resolve_backbone("resnet50").path
         return [path] if path is not None else []
 
     def pretrained_weights(self) -> bool:
@@ -179,9 +179,9 @@ class NestConvNeXtIQA(LearnedMetric):
 
             meta = read_checkpoint(self.params["checkpoint"], mmap=True)
             return meta.get("backbone_init") != "random-init"
-        from ..models.backbone import resolve_imagenet_weights
+        from ..models.backbones import resolve_backbone
 
-        return resolve_imagenet_weights().pretrained
+        return resolve_backbone("resnet50").pretrained
 
     def notes(self) -> list[str]:
         """Warnings for the results: the random-initialisation warning when training without
@@ -193,9 +193,9 @@ class NestConvNeXtIQA(LearnedMetric):
             meta = read_checkpoint(self.params["checkpoint"], mmap=True)
             notes = [str(note) for note in meta.get("notes", [])]
         else:
-            from ..models.backbone import resolve_imagenet_weights
+            from ..models.backbones import resolve_backbone
 
-            weights = resolve_imagenet_weights()
+            weights = resolve_backbone("resnet50")
             notes = [] if weights.pretrained else [weights.note]
         return [*notes, *self._variant_notes()]
 

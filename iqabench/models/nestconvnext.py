@@ -31,7 +31,6 @@ stage features to a quarter of their width) and is *not* the published model.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import STAGE_CHANNELS, ResNet50Stages
+from .backbones import BackboneWeights
 from .layers import DASB, L2Pool, NestLevel
 
 
@@ -90,7 +90,9 @@ CONFIGS: dict[str, NestConvNeXtConfig] = {FULL.name: FULL, LITE.name: LITE}
 class NestConvNeXtIQANet(nn.Module):
     """The NestConvNeXt-IQA network: one quality score per normalised grey crop."""
 
-    def __init__(self, config: NestConvNeXtConfig = FULL, backbone_weights: Path | None = None):
+    def __init__(
+        self, config: NestConvNeXtConfig = FULL, backbone_weights: BackboneWeights | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         c = config

@@ -30,7 +30,7 @@ from scipy import stats
 from torch.utils.data import DataLoader
 
 from ..errors import UserError
-from ..models.backbone import resolve_imagenet_weights
+from ..models.backbones import resolve_backbone
 from ..models.nestconvnext import NestConvNeXtConfig, NestConvNeXtIQANet, parameter_count
 from .checkpoint import read_checkpoint, save_checkpoint
 from .data import ImageSet, TrainCrops, epoch_order
@@ -174,14 +174,14 @@ def train(
 
     notes: list[str] = []
     if state is None:
-        weights = resolve_imagenet_weights()
+        weights = resolve_backbone("resnet50")
         backbone_init = weights.label
         if not weights.pretrained:
             notes.append(weights.note)
             if progress is None:
                 warnings.warn(weights.note, RuntimeWarning, stacklevel=2)
             _say(bar_source, weights.note)
-        net = NestConvNeXtIQANet(model_config, weights.path)
+        net = NestConvNeXtIQANet(model_config, weights)
     else:
         backbone_init = str(state["backbone_init"])
         notes.extend(state.get("notes", []))
