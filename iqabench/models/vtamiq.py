@@ -1,0 +1,305 @@
+"""VTAMIQ: a full-reference quality network on sequences of sampled patches (ViT + DiffNet).
+
+Paper: A. Chubarau and J. Clark (McGill University), "VTAMIQ: Transformers for Attention
+Modulated Image Quality Assessment", arXiv:2110.01655 (2021), doi:10.48550/arXiv.2110.01655.
+Reference code: github.com/ch-andrei/VTAMIQ (read, not copied; the paper-era build is commit
+``c67f036``, 2021-10, with ``run_config.py``'s VTAMIQ settings).
+
+Data flow for a pair (reference ``R``, distorted ``D``):
+
+1. ``N`` spatially aligned 16x16 patches are sampled once for the pair
+   (:mod:`.vtamiq_sampling`: perceptual difference, centre bias and a uniform part, stratified)
+   and cut from both images at the same corners; each patch carries its cell on the 24x24
+   positional grid;
+2. each sequence goes through the same transformer: patch embedding, plus the positional
+   embedding *of the patch's own grid cell* (index ``1 + 24 row + col`` of the 577-entry table
+   of ViT-B/16 at 384; the class token keeps entry 0), the class token prepended, the first 6 of
+   ViT-B/16's 12 encoder layers and the final LayerNorm; the class token is read out;
+3. the difference ``cls(R) - cls(D)`` goes through DiffNet: 4 residual groups, each 4 residual
+   channel-attention blocks (RCAB: PReLU, 1x1, channel attention with reduction 16 and PReLU)
+   and a 1x1 convolution with a group-level skip, then one more 1x1 convolution. On a 1x1 map a
+   1x1 convolution is a linear layer, which is what is used here (same parameters);
+4. an MLP (dropout 0.2, 768 -> 192, PReLU, dropout, 192 -> 1) gives the score.
+
+Input spec: grey frames repeated to 3 channels, on 0..1, normalised with the backbone weights'
+own mean and standard deviation; 256 patches per image in training (random horizontal flips of
+the pair), 1024 at test time; any image size of at least 16x16 (no resize).
+
+Training recipe (paper and reference ``run_config.py``): AdamW, learning rate 1e-4, weight
+decay 0.01, 20 epochs with the learning rate times 0.1 after epochs 14 and 18, batch 20 pairs,
+gradient norm clipped at 1; loss = MAE + the pairwise rank loss
+(:func:`iqabench.train.objectives.ranking.vtamiq_rank_loss`). The paper pretrains on
+KADIS-700k (VSI as target) and PieAPP before fine-tuning. The reference code also adds 0.2 x a
+Pearson term and decays the MAE weight by 0.975 per epoch; the paper names MAE and rank only.
+
+Parameters: the paper-era build counts 57,306,274 (paper: 57.3 M), of which the ViT part is
+43,563,264 (43.6 M: patch embedding 590,592, class token 768, 577 x 768 positional table,
+6 x 7,087,872 encoder layers, final LayerNorm 1,536), DiffNet 13,595,168 and the MLP 147,842.
+That build has no reference-aware "difference embedding" (``use_diff_embedding=False`` there).
+
+Departures: the ViT is timm's (``vit_base_patch16_384`` layout; weights through
+:mod:`iqabench.models.backbones`, whose ViT-B/16 files are at 224, so their 14x14 positional
+table is resampled to 24x24, as the reference code itself does when sizes differ; the paper
+used Google's ImageNet-21k+1k 384 checkpoint). timm's dropout 0.1 acts after the attention
+projection as well as in the MLP (the reference: MLP only); the reference's embedding dropout
+0.2 is kept. The lite configuration is not the published model: see :data:`LITE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+from .vtamiq_sampling import PATCH
+
+if TYPE_CHECKING:
+    from .backbones import BackboneWeights
+
+
+@dataclass(frozen=True)
+class VTAMIQConfig:
+    """Architecture and input geometry of one VTAMIQ variant."""
+
+    name: str
+    #: Backbone of :mod:`iqabench.models.backbones` the patch embedding (and, for ``vit``, the
+    #: transformer) comes from.
+    backbone: str
+    #: ``vit``: the ViT's own linear patch embedding and encoder layers; ``cnn``: a
+    #: convolutional patch embedding (the backbone's layers up to stride 16 on each patch) and
+    #: a freshly initialised transformer.
+    tokenizer: Literal["vit", "cnn"]
+    dim: int = 768
+    #: Encoder layers kept (the first ``depth``) or built.
+    depth: int = 6
+    heads: int = 12
+    #: Side of the positional-embedding grid (384 / 16 for ViT-B/16 at 384).
+    grid: int = 24
+    residual_groups: int = 4
+    blocks_per_group: int = 4
+    reduction: int = 16
+    predictor_dropout: float = 0.2
+    embedding_dropout: float = 0.2
+    mlp_dropout: float = 0.1
+    train_patches: int = 256
+    test_patches: int = 1024
+    #: Whether training needs a GPU to finish in reasonable time.
+    gpu_recommended: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads or self.dim % self.reduction:
+            raise ValueError("dim must be divisible by heads and by the attention reduction")
+        if min(self.depth, self.grid, self.residual_groups, self.train_patches) < 1:
+            raise ValueError("depth, grid, residual groups and patch counts must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VTAMIQConfig:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+#: The paper-era model: ViT-B/16 (first 6 layers), DiffNet 4x4, 57,306,274 parameters.
+FULL = VTAMIQConfig(name="vtamiq", backbone="vit_b16", tokenizer="vit")
+#: CPU configuration: EfficientNet-Lite0 (genuine ImageNet weights from a pip package) up to
+#: stride 16 embeds each 16x16 patch on its own (one 112-vector, projected to 192), then a
+#: 4-layer, 192-wide transformer, 1 residual group of 2 RCABs (reduction 8), 64 patches in
+#: training and 256 at test. Not the published model.
+LITE = VTAMIQConfig(
+    name="vtamiq-lite",
+    backbone="efficientnet_lite0",
+    tokenizer="cnn",
+    dim=192,
+    depth=4,
+    heads=3,
+    residual_groups=1,
+    blocks_per_group=2,
+    reduction=8,
+    train_patches=64,
+    test_patches=256,
+    gpu_recommended=False,
+)
+CONFIGS: dict[str, VTAMIQConfig] = {FULL.name: FULL, LITE.name: LITE}
+
+#: EfficientNet-Lite0 channels at stride 16 (end of its fifth block stage).
+CNN_TOKEN_CHANNELS = 112
+CNN_STAGES_TO_STRIDE_16 = 5
+
+
+class ChannelAttention(nn.Module):
+    """RCAN's channel attention on a vector (a 1x1 map: global pooling is the identity):
+    ``x * sigmoid(W2 PReLU(W1 x))`` with ``W1`` reducing by ``reduction``."""
+
+    def __init__(self, dim: int, reduction: int) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.Linear(dim, dim // reduction),
+            nn.PReLU(),
+            nn.Linear(dim // reduction, dim),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class RCAB(nn.Module):
+    """Residual channel-attention block (Zhang et al., ECCV 2018) as VTAMIQ uses it:
+    ``x + CA(W PReLU(x))``, no batch norm."""
+
+    def __init__(self, dim: int, reduction: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.PReLU(), nn.Linear(dim, dim), ChannelAttention(dim, reduction))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualGroup(nn.Module):
+    """``blocks`` RCABs and a linear layer, with a skip over the group."""
+
+    def __init__(self, dim: int, blocks: int, reduction: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            *(RCAB(dim, reduction) for _ in range(blocks)), nn.Linear(dim, dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class DiffNet(nn.Module):
+    """VTAMIQ's difference-modulation network: residual groups, then one linear layer."""
+
+    def __init__(self, dim: int, groups: int, blocks: int, reduction: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            *(ResidualGroup(dim, blocks, reduction) for _ in range(groups)), nn.Linear(dim, dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class CNNPatchEmbedding(nn.Module):
+    """A convolutional patch embedding: an EfficientNet's stem and block stages up to stride
+    16 run on each 16x16 patch alone (one 1x1 feature each), then a linear map to ``dim``."""
+
+    def __init__(self, backbone: nn.Module, dim: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(backbone.conv_stem, backbone.bn1)
+        self.stages = nn.Sequential(*list(backbone.blocks)[:CNN_STAGES_TO_STRIDE_16])
+        self.project = nn.Linear(CNN_TOKEN_CHANNELS, dim)
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.project(self.stages(self.stem(patches)).flatten(1))
+
+
+class LinearPatchEmbedding(nn.Module):
+    """The ViT's linear patch embedding (a 16x16, stride-16 convolution) on each patch."""
+
+    def __init__(self, proj: nn.Conv2d) -> None:
+        super().__init__()
+        self.proj = proj
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.proj(patches).flatten(1)
+
+
+def _grid_table(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
+    """A ViT's ``(1, 1 + g*g, D)`` positional table resampled to ``grid`` x ``grid`` (bicubic,
+    timm's routine); the class-token entry is kept as it is."""
+    from timm.layers import resample_abs_pos_embed
+
+    return resample_abs_pos_embed(pos_embed, (grid, grid), num_prefix_tokens=1)
+
+
+class VTAMIQNet(nn.Module):
+    """VTAMIQ: one score per pair of aligned patch sequences (higher: closer to the reference).
+
+    ``backbone`` is the module :func:`iqabench.models.backbones.build_backbone` returns for
+    ``config.backbone`` (with or without its ImageNet weights): a timm ViT-B/16 for the
+    ``vit`` tokenizer (its patch embedding, class token, positional table resampled to the
+    grid, first ``depth`` layers and final norm are taken; the rest is dropped) or a timm
+    EfficientNet for ``cnn``.
+    """
+
+    def __init__(self, config: VTAMIQConfig, backbone: nn.Module) -> None:
+        super().__init__()
+        self.config = c = config
+        if c.tokenizer == "vit":
+            self.embed: nn.Module = LinearPatchEmbedding(backbone.patch_embed.proj)
+            self.cls_token = backbone.cls_token
+            self.pos_embed = nn.Parameter(_grid_table(backbone.pos_embed.data, c.grid))
+            self.blocks = nn.Sequential(*list(backbone.blocks)[: c.depth])
+            self.norm = backbone.norm
+            for block in self.blocks:
+                block.mlp.drop1.p = block.mlp.drop2.p = block.attn.proj_drop.p = c.mlp_dropout
+        else:
+            from timm.models.vision_transformer import Block
+
+            self.embed = CNNPatchEmbedding(backbone, c.dim)
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
+            self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid * c.grid, c.dim))
+            self.blocks = nn.Sequential(
+                *(Block(c.dim, c.heads, proj_drop=c.mlp_dropout) for _ in range(c.depth))
+            )
+            self.norm = nn.LayerNorm(c.dim, eps=1e-6)
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
+            nn.init.trunc_normal_(self.cls_token, std=1e-6)
+        if len(self.blocks) != c.depth:
+            raise ValueError(f"the backbone has {len(self.blocks)} layers, fewer than {c.depth}")
+        self.embedding_dropout = nn.Dropout(c.embedding_dropout)
+        self.diffnet = DiffNet(c.dim, c.residual_groups, c.blocks_per_group, c.reduction)
+        self.predictor = nn.Sequential(
+            nn.Dropout(c.predictor_dropout),
+            nn.Linear(c.dim, c.dim // 4),
+            nn.PReLU(),
+            nn.Dropout(c.predictor_dropout),
+            nn.Linear(c.dim // 4, 1),
+        )
+
+    def vit_parameters(self) -> int:
+        """Parameters of the transformer part (embeddings, encoder layers, final norm)."""
+        parts = (self.embed, self.blocks, self.norm)
+        own = self.cls_token.numel() + self.pos_embed.numel()
+        return own + sum(p.numel() for part in parts for p in part.parameters())
+
+    def encode(self, patches: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """Class token of each sequence. ``patches``: ``(B, N, 3, 16, 16)`` normalised;
+        ``grid``: ``(B, N, 2)`` long grid cells (row, col); returns ``(B, dim)``."""
+        batch, count = patches.shape[:2]
+        tokens = self.embed(patches.reshape(batch * count, *patches.shape[2:]))
+        tokens = tokens.reshape(batch, count, -1)
+        index = 1 + grid[..., 0] * self.config.grid + grid[..., 1]
+        tokens = tokens + self.pos_embed[0, index]
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
+        x = self.embedding_dropout(torch.cat([cls, tokens], dim=1))
+        return self.norm(self.blocks(x))[:, 0]
+
+    def forward(
+        self, reference: torch.Tensor, distorted: torch.Tensor, grid: torch.Tensor
+    ) -> torch.Tensor:
+        """Scores ``(B,)`` of pairs of patch sequences cut at the same corners (shared
+        ``grid``)."""
+        if reference.shape != distorted.shape or grid.shape != (*reference.shape[:2], 2):
+            raise ValueError("reference, distorted and grid must describe the same patches")
+        difference = self.encode(reference, grid) - self.encode(distorted, grid)
+        return self.predictor(self.diffnet(difference)).squeeze(1)
+
+
+def build_vtamiq(config: VTAMIQConfig, weights: BackboneWeights | None = None) -> VTAMIQNet:
+    """VTAMIQ on its backbone from :mod:`iqabench.models.backbones`: with the ImageNet file
+    ``weights`` names (from :func:`~iqabench.models.backbones.resolve_backbone`), or with random
+    initialisation when ``weights`` is None (as before loading a trained network)."""
+    from .backbones import backbone_spec, build_backbone
+
+    if weights is None:
+        return VTAMIQNet(config, backbone_spec(config.backbone).create())
+    return VTAMIQNet(config, build_backbone(weights))
+
+
+__all__ = ["CONFIGS", "FULL", "LITE", "PATCH", "VTAMIQConfig", "VTAMIQNet", "build_vtamiq"]
