@@ -6,7 +6,8 @@ datasets or metrics. The procedure follows the Video Quality Experts Group and I
 * VQEG, *Final report from the Video Quality Experts Group on the validation of objective
   models of video quality assessment*, FR-TV Phase I (2000) and Phase II (2003): the objective
   score is first mapped onto the MOS scale by a monotonic nonlinear function (here the
-  five-parameter logistic of :func:`logistic5`), then prediction accuracy is measured by the
+  constrained five-parameter logistic of :mod:`iqabench.mapping`), then prediction accuracy
+  is measured by the
   Pearson linear correlation (PLCC) and the root mean square error (RMSE) of the mapped scores,
   and prediction monotonicity by Spearman's rank correlation (SROCC); Kendall's tau is added as
   is customary in image quality assessment.
@@ -17,181 +18,43 @@ datasets or metrics. The procedure follows the Video Quality Experts Group and I
 
 Orientation: a metric whose score falls as quality rises (NIQE, GMSD...) is negated before
 anything else (``higher_is_better=False``), so that agreement with MOS always shows as a
-positive SROCC/KROCC. The mapping may be increasing or decreasing, so PLCC after mapping
-measures how well the mapped score predicts MOS and is positive even for a metric oriented the
-wrong way; the direction shows in SROCC and KROCC.
+positive SROCC/KROCC. The mapping is non-decreasing in the oriented score (the metric's own
+direction), so a metric that disagrees with people cannot earn a high PLCC from a mapping that
+turns it round: when no rising mapping beats a constant, PLCC is 0.
 
 Confidence intervals are percentile bootstrap intervals over items (Efron and Tibshirani, *An
-Introduction to the Bootstrap*, 1993, chapter 13).
+Introduction to the Bootstrap*, 1993, chapter 13). Over repeated train/test splits, the spread
+of a statistic is summarised by :func:`summarize_splits` and two metrics are compared by the
+corrected resampled t-test of :func:`corrected_resampled_ttest` (Nadeau and Bengio 2003).
+
+Small samples: a correlation needs at least :data:`MIN_ITEMS` items (with two, SROCC is always
++1 or -1), and a statistic on fewer than :data:`MIN_TEST_ITEMS` items is flagged as a small
+sample: with ``n = 10`` the standard error of Fisher's z of a correlation, ``1/sqrt(n - 3)``,
+is already 0.38, so a 95% interval spans about 1.5 in z, which for a correlation near 0.8
+covers roughly 0.3..0.95; fewer items say next to nothing.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, special, stats
+from scipy import stats
 
-#: Fewest items for which the five-parameter logistic is fitted; below this, a straight line.
-MIN_POINTS_LOGISTIC = 6
+from .mapping import MappingFit, fit_mapping
+
+#: Fewest items on which a correlation is computed (below, it is undefined: NaN).
+MIN_ITEMS = 3
+#: Fewer items than this make a statistic a small sample: flagged, greyed, never a headline.
+MIN_TEST_ITEMS = 10
 #: Changes whenever these statistics change, so stored evaluations are not reused across it.
-EVALUATION_VERSION = "2"
+EVALUATION_VERSION = "3"
 #: Largest number of array elements one bootstrap chunk holds (bounds memory use).
 _CHUNK_ELEMENTS = 1_000_000
-
-
-def logistic5(x: ArrayLike, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
-    """The VQEG five-parameter logistic mapping from objective score to MOS.
-
-    ``q = b1 * (1/2 - 1/(1 + exp(b2 * (x - b3)))) + b4 * x + b5``, as used in VQEG FR-TV Phase
-    II and in most image quality studies since (Sheikh, Sabir and Bovik, IEEE TIP 15(11), 2006).
-    ``b1`` is the height of the sigmoid, ``b2`` its steepness (its sign the direction), ``b3``
-    its centre, and ``b4 * x + b5`` a linear trend. Computed through the logistic sigmoid
-    ``expit`` so that large arguments do not overflow.
-    """
-    x = np.asarray(x, dtype=float)
-    return b1 * (special.expit(b2 * (x - b3)) - 0.5) + b4 * x + b5
-
-
-def _logistic5_jacobian(
-    x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float
-) -> np.ndarray:
-    """Partial derivatives of :func:`logistic5` with respect to ``b1..b5`` (one row per x)."""
-    s = special.expit(b2 * (x - b3))
-    slope = b1 * s * (1.0 - s)
-    return np.column_stack([s - 0.5, slope * (x - b3), -slope * b2, x, np.ones_like(x)])
-
-
-@dataclass(frozen=True)
-class MappingFit:
-    """A fitted mapping from objective score to MOS.
-
-    ``kind`` is ``"logistic5"`` (``params`` are ``b1..b5`` of :func:`logistic5`, in the units
-    of the scores and MOS) or ``"linear"`` (``params`` are slope and intercept). ``converged``
-    says whether the five-parameter least-squares fit converged: it is False when that fit
-    failed or was not attempted (too few points, constant input). ``note`` says why a linear
-    mapping was used instead; it is empty for a logistic mapping.
-    """
-
-    kind: Literal["logistic5", "linear"]
-    params: tuple[float, ...]
-    converged: bool
-    note: str = ""
-
-    def predict(self, x: ArrayLike) -> np.ndarray:
-        """Map objective scores onto the MOS scale."""
-        x = np.asarray(x, dtype=float)
-        if self.kind == "logistic5":
-            return logistic5(x, *self.params)
-        slope, intercept = self.params
-        return slope * x + intercept
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (NaN as None)."""
-        return {
-            "kind": self.kind,
-            "params": [_json_float(p) for p in self.params],
-            "converged": self.converged,
-            "note": self.note,
-        }
-
-
-def _fit_linear(x: np.ndarray, y: np.ndarray, converged: bool, note: str) -> MappingFit:
-    """Least-squares line; a flat line at mean MOS when the scores are constant."""
-    if y.size == 0:
-        return MappingFit("linear", (0.0, math.nan), converged, note)
-    dx = x - x.mean()
-    sxx = float(np.dot(dx, dx))
-    slope = float(np.dot(dx, y - y.mean()) / sxx) if sxx > 0 else 0.0
-    return MappingFit("linear", (slope, float(y.mean() - slope * x.mean())), converged, note)
-
-
-def fit_logistic5(scores: ArrayLike, mos: ArrayLike, *, maxfev: int = 1000) -> MappingFit:
-    """Fit the five-parameter logistic of :func:`logistic5` from ``scores`` to ``mos``.
-
-    The fit is done on standardised data (scores and MOS each minus their mean, divided by their
-    standard deviation), which makes the starting point and bounds independent of the score's
-    scale (PSNR near 30, NIQE near 5, GMSD near 0.1, VIF near 0.5); the parameters are then
-    converted back to the original units. In those standardised units the starting point is the
-    customary one: ``b1`` the MOS range, ``b2`` one over the scores' standard deviation, ``b3``
-    the mean score, ``b4 = 0``, ``b5`` the mean MOS. ``b2`` is tried with both signs and with a
-    steeper value (four times as steep), and the fit with the smallest squared residual is kept
-    (on synthetic-lwir the steep starts find fits with a PLCC higher by up to 0.07 for PSNR).
-    Bounds keep the fit away from runaway values: ``0 <= b1 <= max(100, 2 * MOS range)``,
-    ``|b2| <= 100`` (a transition no narrower than a hundredth of a standard deviation),
-    ``b3`` within the scores' range widened by half of it on each side, ``|b4|, |b5| <= 10``
-    (all in standardised units). Each start uses :func:`scipy.optimize.curve_fit` (trust region
-    reflective, analytic Jacobian) with at most ``maxfev`` function evaluations, stopping when a
-    step changes the squared residual or the parameters by less than one part in a million
-    (tighter tolerances cost ten times as many evaluations on nearly linear or uninformative
-    data, where the logistic creeps towards its linear limit, for changes in PLCC below 1e-6).
-
-    A least-squares line is returned instead (``kind="linear"``, with a ``note``) when there are
-    fewer than :data:`MIN_POINTS_LOGISTIC` points, when scores or MOS are constant, when no start
-    converges, or when the best logistic leaves a larger squared residual than the line (the
-    logistic contains the line, so this means the optimiser went astray). This function never
-    raises on such input; non-finite pairs are dropped.
-    """
-    x = np.asarray(scores, dtype=float).ravel()
-    y = np.asarray(mos, dtype=float).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"scores and mos differ in length ({x.size} != {y.size})")
-    finite = np.isfinite(x) & np.isfinite(y)
-    x, y = x[finite], y[finite]
-    if x.size < MIN_POINTS_LOGISTIC:
-        return _fit_linear(x, y, False, f"fewer than {MIN_POINTS_LOGISTIC} points")
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        which = "scores" if np.ptp(x) == 0 else "MOS"
-        return _fit_linear(x, y, False, f"constant {which}")
-
-    mx, sx, my, sy = x.mean(), x.std(), y.mean(), y.std()
-    z, t = (x - mx) / sx, (y - my) / sy
-    upper_b1 = max(100.0, 2.0 * float(np.ptp(t)))
-    margin = 0.5 * float(np.ptp(z))
-    lower = [0.0, -100.0, float(z.min()) - margin, -10.0, -10.0]
-    upper = [upper_b1, 100.0, float(z.max()) + margin, 10.0, 10.0]
-
-    best: np.ndarray | None = None
-    best_sse = math.inf
-    for b2 in (1.0, -1.0, 4.0, -4.0):
-        start = [float(np.ptp(t)), b2, 0.0, 0.0, 0.0]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                popt, _ = optimize.curve_fit(
-                    logistic5,
-                    z,
-                    t,
-                    p0=start,
-                    bounds=(lower, upper),
-                    jac=_logistic5_jacobian,
-                    maxfev=maxfev,
-                    ftol=1e-6,
-                    xtol=1e-6,
-                )
-        except (RuntimeError, ValueError, FloatingPointError):
-            continue
-        sse = float(np.sum((t - logistic5(z, *popt)) ** 2))
-        if np.all(np.isfinite(popt)) and sse < best_sse:
-            best, best_sse = popt, sse
-
-    if best is None:
-        return _fit_linear(x, y, False, "logistic fit did not converge")
-    b1z, b2z, b3z, b4z, b5z = (float(v) for v in best)
-    params = (sy * b1z, b2z / sx, mx + sx * b3z, sy * b4z / sx, my + sy * (b5z - b4z * mx / sx))
-    fit = MappingFit("logistic5", tuple(float(p) for p in params), True)
-    line = _fit_linear(x, y, True, "logistic fit worse than linear")
-    sse_logistic = float(np.sum((y - fit.predict(x)) ** 2))
-    sse_line = float(np.sum((y - line.predict(x)) ** 2))
-    # Within the optimiser's relative tolerance the two count as equal and the logistic stays.
-    if not np.isfinite(sse_logistic) or sse_logistic > sse_line * (1.0 + 1e-6):
-        return line
-    return fit
 
 
 @dataclass(frozen=True)
@@ -201,8 +64,8 @@ class Correlations:
     ``srocc`` (Spearman) and ``krocc`` (Kendall tau-b) are computed on the oriented raw scores;
     ``plcc`` (Pearson) and ``rmse`` (in MOS units, root of the *mean* squared residual) on the
     scores after ``mapping``. ``plcc_ci`` and ``srocc_ci`` are percentile bootstrap intervals,
-    None when the bootstrap was skipped. Undefined values (constant input, too few items) are
-    NaN.
+    None when the bootstrap was skipped. Undefined values (constant input, fewer than
+    :data:`MIN_ITEMS` items) are NaN. ``small_sample`` is True below :data:`MIN_TEST_ITEMS`.
     """
 
     plcc: float
@@ -226,8 +89,14 @@ class Correlations:
             "plcc_ci": _json_interval(self.plcc_ci),
             "srocc_ci": _json_interval(self.srocc_ci),
             "confidence": float(self.confidence),
+            "small_sample": self.small_sample,
             "mapping": self.mapping.to_dict(),
         }
+
+    @property
+    def small_sample(self) -> bool:
+        """True when the statistics rest on fewer than :data:`MIN_TEST_ITEMS` items."""
+        return self.n < MIN_TEST_ITEMS
 
 
 def _json_float(value: float) -> float | None:
@@ -249,8 +118,8 @@ def _paired_finite(scores: ArrayLike, mos: ArrayLike) -> tuple[np.ndarray, np.nd
 
 
 def _varies(*arrays: np.ndarray) -> bool:
-    """True when every array has at least two items and is not constant."""
-    return all(a.size >= 2 and np.ptp(a) > 0 for a in arrays)
+    """True when every array has at least :data:`MIN_ITEMS` items and is not constant."""
+    return all(a.size >= MIN_ITEMS and np.ptp(a) > 0 for a in arrays)
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -336,9 +205,12 @@ def correlations(
     Follows VQEG FR-TV Phase I/II and ITU-T P.1401 section 7.5. Scores of a lower-is-better
     metric are negated first. SROCC (:func:`scipy.stats.spearmanr`) and KROCC (tau-b,
     :func:`scipy.stats.kendalltau`) use the oriented raw scores; PLCC
-    (:func:`scipy.stats.pearsonr`) and RMSE use the scores after :func:`fit_logistic5`. RMSE is
-    ``sqrt(mean((mos - mapped)**2))``, in MOS units, as image quality studies report it (P.1401
-    divides by ``N - d`` instead, ``d`` the number of mapping parameters).
+    (:func:`scipy.stats.pearsonr`) and RMSE use the scores after the non-decreasing mapping of
+    :func:`iqabench.mapping.fit_mapping`. When that mapping is flat (no rising mapping does
+    better than the mean MOS) PLCC is 0: the mapped scores explain none of the variance, and
+    a Pearson correlation of a constant is undefined. RMSE is ``sqrt(mean((mos -
+    mapped)**2))``, in MOS units, as image quality studies report it (P.1401 divides by
+    ``N - d`` instead, ``d`` the number of mapping parameters).
 
     ``bootstrap`` resamples of the items (drawn with replacement, seeded by ``seed``) give
     percentile intervals at level ``confidence`` for SROCC and PLCC; ``bootstrap=0`` skips
@@ -346,30 +218,35 @@ def correlations(
     logistic on every resample would cost a thousand fits, so PLCC resamples reuse the mapped
     scores of the full fit: the interval covers the sampling of items but not the uncertainty
     of the mapping's parameters, and is therefore somewhat narrower than a full refit would give.
-    Intervals are NaN when fewer than three items remain or the point estimate is undefined.
+    Intervals are NaN when fewer than :data:`MIN_ITEMS` items remain or the point estimate is
+    undefined; a flat mapping's PLCC interval is ``[0, 0]``.
 
-    Non-finite pairs are dropped (``n`` counts the pairs used). Constant input gives NaN
-    correlations, never an exception.
+    Non-finite pairs are dropped (``n`` counts the pairs used). Constant input, or fewer than
+    :data:`MIN_ITEMS` items, gives NaN correlations, never an exception.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie between 0 and 1, not {confidence}")
     x, y = _paired_finite(scores, mos)
     if not higher_is_better:
         x = -x
-    mapping = fit_logistic5(x, y)
+    mapping = fit_mapping(x, y)
     predicted = mapping.predict(x)
-    plcc, srocc = _pearson(predicted, y), _spearman(x, y)
+    flat = mapping.flat and _varies(x, y)
+    plcc = 0.0 if flat else _pearson(predicted, y)
+    srocc = _spearman(x, y)
     rmse = float(np.sqrt(np.mean((y - predicted) ** 2))) if y.size else math.nan
 
     plcc_ci: tuple[float, float] | None = None
     srocc_ci: tuple[float, float] | None = None
     if bootstrap > 0:
         plcc_ci = srocc_ci = (math.nan, math.nan)
-        if y.size >= 3 and not (math.isnan(plcc) and math.isnan(srocc)):
+        if y.size >= MIN_ITEMS and not (math.isnan(plcc) and math.isnan(srocc)):
             chunks = _bootstrap_indices(y.size, bootstrap, seed)
             if not math.isnan(srocc):
                 srocc_ci = _percentile_interval(_bootstrap_spearman(x, y, chunks), confidence)
-            if not math.isnan(plcc):
+            if flat:
+                plcc_ci = (0.0, 0.0)
+            elif not math.isnan(plcc):
                 boot_plcc = np.concatenate([_row_pearson(predicted[i], y[i]) for i in chunks])
                 plcc_ci = _percentile_interval(boot_plcc, confidence)
 
@@ -424,23 +301,27 @@ def evaluate(
     return result
 
 
-def summarize_splits(values: Sequence[float]) -> dict[str, Any]:
+def summarize_splits(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
     """Median and spread of one statistic over repeated train/test splits.
 
     Returns median, ``iqr`` (``q75 - q25``), ``q25``, ``q75``, min, max, mean, ``std`` (sample
-    standard deviation, ``ddof=1``) and ``n`` over the finite values, plus ``values`` as given.
-    Quantiles use NumPy's default linear interpolation. NaN values (a split where the statistic
-    was undefined) are left out of the statistics; everything is JSON-ready, with None where a
-    value is NaN or undefined (no finite value; ``std`` of a single value).
+    standard deviation, ``ddof=1``), ``interval`` (the central ``confidence`` share of the split
+    values: their 2.5th and 97.5th percentiles by default, the 95% interval of the split
+    protocol) and ``n`` over the finite values, ``missing`` (how many splits gave no value),
+    plus ``values`` as given. Quantiles use NumPy's default linear interpolation. NaN values (a
+    split where the statistic was undefined) are left out of the statistics; everything is
+    JSON-ready, with None where a value is NaN or undefined (no finite value; ``std`` of a
+    single value).
     """
     arr = np.asarray(values, dtype=float).ravel()
     finite = arr[np.isfinite(arr)]
     summary: dict[str, Any] = dict.fromkeys(
-        ("median", "iqr", "q25", "q75", "min", "max", "mean", "std")
+        ("median", "iqr", "q25", "q75", "min", "max", "mean", "std", "interval")
     )
     if finite.size:
         q25, median, q75 = np.percentile(finite, [25.0, 50.0, 75.0])
         summary.update(
+            interval=list(_percentile_interval(finite, confidence)),
             median=float(median),
             iqr=float(q75 - q25),
             q25=float(q25),
@@ -451,8 +332,66 @@ def summarize_splits(values: Sequence[float]) -> dict[str, Any]:
             std=float(finite.std(ddof=1)) if finite.size > 1 else None,
         )
     summary["n"] = int(finite.size)
+    summary["missing"] = int(arr.size - finite.size)
     summary["values"] = [_json_float(v) for v in arr]
     return summary
+
+
+def corrected_resampled_ttest(
+    values_a: Sequence[float],
+    values_b: Sequence[float],
+    test_fraction: float,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Whether two metrics' statistic differs over the same repeated train/test splits.
+
+    ``values_a[k]`` and ``values_b[k]`` are the statistic (SROCC, say) of two metrics on the
+    test set of split ``k``; splits where either is undefined (NaN or None) are left out. The
+    test sets of repeated splits overlap, so the differences ``d_k`` are correlated and the
+    plain paired t-test is far too eager. Nadeau and Bengio (*Inference for the generalization
+    error*, Machine Learning 52(3), 2003, section 4) correct its variance: with ``J`` splits,
+    ``t = mean(d) / sqrt((1/J + n_test/n_train) * var(d))`` on ``J - 1`` degrees of freedom,
+    ``n_test/n_train = test_fraction / (1 - test_fraction)``; Bouckaert and Frank (PAKDD 2004)
+    found it the best calibrated of the usual tests. Two-sided, at level ``alpha``.
+
+    Returns ``t``, ``df``, ``p_value``, ``difference`` (mean of ``a - b``), ``n_splits`` and
+    ``verdict``: +1 when a is significantly larger, -1 when b is, 0 when the difference is not
+    significant or the test is undefined (fewer than two paired splits, no spread and no
+    difference). Identical differences on every split with a non-zero mean count as
+    significant. JSON-ready (NaN as None).
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie between 0 and 1, not {test_fraction}")
+    a = np.array([math.nan if v is None else v for v in values_a], dtype=float)
+    b = np.array([math.nan if v is None else v for v in values_b], dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"values differ in length ({a.size} != {b.size})")
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    result: dict[str, Any] = {
+        "t": None,
+        "df": max(int(d.size) - 1, 0),
+        "p_value": None,
+        "difference": _json_float(d.mean()) if d.size else None,
+        "n_splits": int(d.size),
+        "verdict": 0,
+    }
+    if d.size < 2:
+        return result
+    mean, variance = float(d.mean()), float(d.var(ddof=1))
+    scale = 1.0 / d.size + test_fraction / (1.0 - test_fraction)
+    if variance == 0.0:
+        if mean == 0.0:
+            return result
+        t_value, p_value = math.copysign(math.inf, mean), 0.0
+    else:
+        t_value = mean / math.sqrt(scale * variance)
+        p_value = float(2.0 * stats.t.sf(abs(t_value), d.size - 1))
+    result.update(
+        t=_json_float(t_value),
+        p_value=p_value,
+        verdict=(1 if mean > 0 else -1) if p_value < alpha else 0,
+    )
+    return result
 
 
 def f_test(
@@ -467,7 +406,7 @@ def f_test(
     ``residuals_a`` and ``residuals_b`` are ``mos - mapped score`` of two metrics on the same
     items, each after its own mapping. Each residual variance is
     ``sum(residuals**2) / (N - d)`` (P.1401's squared RMSE; ``d`` from ``n_params``, the number
-    of parameters of each mapping, 5 for :func:`logistic5`), and the reported statistic is
+    of parameters of each mapping, 5 for the five-parameter logistic), and the reported statistic is
     ``F = var_a / var_b`` with ``(N_a - d_a, N_b - d_b)`` degrees of freedom.
 
     The test is the one of P.1401 and of the VQEG FR-TV Phase II report: the larger variance
@@ -518,9 +457,10 @@ def significance_matrix(
 ) -> tuple[list[str], np.ndarray]:
     """Pairwise F-test verdicts between metrics, for the report (ITU-T P.1401 7.6.4).
 
-    ``predictions`` maps a metric name to its scores on the same items as ``mos``. Each metric
-    gets its own :func:`fit_logistic5` mapping (which may rise or fall, so orientation does not
-    matter); its residuals are ``mos - mapped score``; every pair is compared with
+    ``predictions`` maps a metric name to its *oriented* scores (negated for a lower-is-better
+    metric) on the same items as ``mos``. Each metric gets its own non-decreasing mapping
+    (:func:`iqabench.mapping.fit_mapping`); its residuals are ``mos - mapped score``; every
+    pair is compared with
     :func:`f_test`, with ``d`` the number of parameters of each mapping. Items where any metric
     or MOS is not finite are dropped for all, so that every comparison uses the same items.
 
@@ -539,7 +479,7 @@ def significance_matrix(
         keep &= np.isfinite(column)
     residuals, dofs = [], []
     for column in columns:
-        fit = fit_logistic5(column[keep], y[keep])
+        fit = fit_mapping(column[keep], y[keep])
         residuals.append(y[keep] - fit.predict(column[keep]))
         dofs.append(len(fit.params))
     matrix = np.zeros((len(names), len(names)), dtype=int)

@@ -11,17 +11,18 @@ import pytest
 from scipy import stats
 
 from iqabench.evaluate import (
-    MIN_POINTS_LOGISTIC,
+    MIN_ITEMS,
+    MIN_TEST_ITEMS,
     _resample_midranks,
+    corrected_resampled_ttest,
     correlations,
     evaluate,
     f_test,
-    fit_logistic5,
-    logistic5,
     paired_bootstrap_srocc,
     significance_matrix,
     summarize_splits,
 )
+from iqabench.mapping import logistic5
 
 
 def _synthetic(n: int, seed: int = 0, noise: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -32,80 +33,16 @@ def _synthetic(n: int, seed: int = 0, noise: float = 0.3) -> tuple[np.ndarray, n
     return scores, mos
 
 
-# --- the logistic ---------------------------------------------------------------------------
+# --- correlations -----------------------------------------------------------------------------
 
 
-def test_logistic5_hand_values() -> None:
-    # b = (2, 1, 0, 0, 1): at x = ln 3, 1/(1 + e^x) = 1/4, so q = 2 * (1/2 - 1/4) + 1 = 1.5.
-    x = np.array([0.0, math.log(3.0), -math.log(3.0)])
-    assert np.allclose(logistic5(x, 2.0, 1.0, 0.0, 0.0, 1.0), [1.0, 1.5, 0.5])
-    # b2 = 0 leaves the line b4 * x + b5; at x = b3 the sigmoid term vanishes.
-    assert np.allclose(logistic5([2.0, 5.0], 7.0, 0.0, 1.0, 0.5, 1.0), [2.0, 3.5])
-    assert logistic5(4.0, 3.0, 2.0, 4.0, 0.25, -1.0) == pytest.approx(0.0)
-    # Far from the centre the sigmoid saturates at +-b1/2, without overflow warnings.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert np.allclose(logistic5([-1e6, 1e6], 2.0, 5.0, 0.0, 0.0, 0.0), [-1.0, 1.0])
-
-
-@pytest.mark.parametrize(
-    ("low", "high", "params"),
-    [
-        (20.0, 45.0, (4.0, 0.3, 32.0, 0.02, 3.0)),  # PSNR-like, rising
-        (0.02, 0.3, (3.5, -40.0, 0.12, -1.0, 3.0)),  # GMSD-like, falling
-        (2.0, 9.0, (50.0, -1.2, 5.0, 0.0, 50.0)),  # NIQE-like, MOS on 0..100
-    ],
-)
-def test_fit_recovers_known_parameters(low: float, high: float, params: tuple[float, ...]) -> None:
-    x = np.linspace(low, high, 80)
-    fit = fit_logistic5(x, logistic5(x, *params))
-    assert fit.kind == "logistic5" and fit.converged and fit.note == ""
-    assert np.allclose(fit.params, params, rtol=1e-4, atol=1e-6 * abs(params[4]))
-    assert all(isinstance(p, float) for p in fit.params)
-
-
-def test_fit_is_invariant_to_score_scale_and_offset() -> None:
-    scores, mos = _synthetic(200)
-    base = fit_logistic5(scores, mos).predict(scores)
-    for scale, offset in [(1e-3, 0.0), (1e3, 0.0), (1.0, 1e4), (-0.01, 5.0)]:
-        moved = scale * scores + offset
-        assert np.allclose(fit_logistic5(moved, mos).predict(moved), base, atol=1e-4)
-
-
-def test_linear_fallback_for_few_points_matches_hand_regression() -> None:
-    # x = 0..3, y = (0, 1, 1, 3): slope 4.5 / 5 = 0.9, intercept 1.25 - 0.9 * 1.5 = -0.1.
-    fit = fit_logistic5([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 1.0, 3.0])
-    assert fit.kind == "linear" and not fit.converged
-    assert "fewer than 6" in fit.note
-    assert fit.params == pytest.approx((0.9, -0.1))
-    assert fit.predict([10.0]) == pytest.approx([8.9])
-    assert MIN_POINTS_LOGISTIC == 6
-
-
-def test_logistic_used_from_six_points() -> None:
-    x = np.arange(6.0)
-    assert fit_logistic5(x, logistic5(x, 4.0, 1.5, 2.5, 0.0, 0.0)).kind == "logistic5"
-
-
-@pytest.mark.parametrize(
-    ("scores", "mos", "note"),
-    [
-        ([3.0] * 10, np.arange(10.0), "constant scores"),
-        (np.arange(10.0), [2.0] * 10, "constant MOS"),
-        ([1.0, 2.0], [1.0, 3.0], "fewer than 6 points"),
-        ([], [], "fewer than 6 points"),
-    ],
-)
-def test_degenerate_input_falls_back_without_raising(
-    scores: list[float], mos: list[float], note: str
-) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit = fit_logistic5(scores, mos)
-        result = correlations(scores, mos, bootstrap=200)
-    assert fit.kind == "linear" and note in fit.note
-    assert result.mapping.kind == "linear"
-    json.dumps(result.to_dict(), allow_nan=False)
+def test_degenerate_input_gives_nan_without_raising() -> None:
+    for scores, mos in (([3.0] * 10, np.arange(10.0)), ([1.0, 2.0], [1.0, 3.0]), ([], [])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = correlations(scores, mos, bootstrap=200)
+        assert result.mapping.kind == "linear"
+        json.dumps(result.to_dict(), allow_nan=False)
 
 
 def test_constant_scores_give_nan_correlations_and_rmse_in_mos_units() -> None:
@@ -119,14 +56,31 @@ def test_constant_scores_give_nan_correlations_and_rmse_in_mos_units() -> None:
     assert as_dict["plcc_ci"] == [None, None]
 
 
-def test_two_points() -> None:
+def test_two_points_say_nothing() -> None:
+    # Two points always give SROCC +1 or -1: below MIN_ITEMS a correlation is undefined.
     result = correlations([1.0, 2.0], [3.0, 5.0])
-    assert result.n == 2 and result.rmse == pytest.approx(0.0)
-    assert result.plcc == pytest.approx(1.0) and result.srocc == pytest.approx(1.0)
-    assert all(math.isnan(v) for v in (*result.plcc_ci, *result.srocc_ci))  # too few to resample
+    assert result.n == 2 and MIN_ITEMS == 3 and result.rmse == pytest.approx(0.0)
+    assert math.isnan(result.plcc) and math.isnan(result.srocc) and math.isnan(result.krocc)
+    assert all(math.isnan(v) for v in (*result.plcc_ci, *result.srocc_ci))
+    assert result.small_sample and result.to_dict()["small_sample"] is True
 
 
-# --- correlations -----------------------------------------------------------------------------
+def test_small_sample_flag_starts_below_ten_items() -> None:
+    scores, mos = _synthetic(MIN_TEST_ITEMS)
+    assert MIN_TEST_ITEMS == 10
+    assert not correlations(scores, mos, bootstrap=0).small_sample
+    assert correlations(scores[:-1], mos[:-1], bootstrap=0).small_sample
+
+
+def test_a_metric_that_disagrees_gets_plcc_zero_not_a_flipped_fit() -> None:
+    # Scores that fall as MOS rises: SROCC is strongly negative, and no rising mapping does
+    # better than the mean, so PLCC is 0 (a free mapping would report about 0.95).
+    scores, mos = _synthetic(120, seed=4)
+    result = correlations(-scores, mos, bootstrap=200)
+    assert result.srocc < -0.8 and result.mapping.flat
+    assert result.plcc == 0.0 and result.plcc_ci == (0.0, 0.0)
+    assert result.rmse == pytest.approx(np.std(mos))
+    assert correlations(-scores, mos, higher_is_better=False, bootstrap=0).plcc > 0.9
 
 
 def test_plcc_of_monotone_nonlinear_relation_is_one_after_mapping() -> None:
@@ -234,6 +188,7 @@ def test_to_dict_is_plain_json() -> None:
         "plcc_ci",
         "srocc_ci",
         "confidence",
+        "small_sample",
         "mapping",
     }
     assert as_dict["mapping"]["kind"] == "logistic5" and len(as_dict["mapping"]["params"]) == 5
@@ -279,13 +234,50 @@ def test_summarize_splits_matches_numpy() -> None:
     assert summary["mean"] == pytest.approx(finite.mean())
     assert summary["std"] == pytest.approx(finite.std(ddof=1))
     assert summary["n"] == 6 and summary["values"][2] is None and len(summary["values"]) == 7
+    assert summary["missing"] == 1
+    assert summary["interval"] == pytest.approx(list(np.percentile(finite, [2.5, 97.5])))
     json.dumps(summary, allow_nan=False)
 
 
 def test_summarize_splits_degenerate() -> None:
     assert summarize_splits([0.5])["std"] is None and summarize_splits([0.5])["iqr"] == 0.0
+    assert summarize_splits([0.5])["interval"] == [0.5, 0.5]
     empty = summarize_splits([np.nan, np.nan])
     assert empty["n"] == 0 and empty["median"] is None and empty["values"] == [None, None]
+    assert empty["missing"] == 2 and empty["interval"] is None
+
+
+def test_corrected_resampled_ttest_worked_example() -> None:
+    # d = a - b = (0.02, 0.04, 0.06, 0.08): mean 0.05, sample variance 0.02^2 * 5/3. With a
+    # test share of 0.2 the correction is 1/4 + 0.2/0.8 = 0.5, so t = 0.05 / sqrt(0.5 * var)
+    # = 0.05 / 0.018257 = 2.7386 on 3 degrees of freedom; two-sided p = 0.0714 > 0.05.
+    a = [0.92, 0.94, 0.96, 0.98]
+    b = [0.90, 0.90, 0.90, 0.90]
+    result = corrected_resampled_ttest(a, b, test_fraction=0.2)
+    variance = np.var([0.02, 0.04, 0.06, 0.08], ddof=1)
+    assert result["t"] == pytest.approx(0.05 / math.sqrt(0.5 * variance))
+    assert result["t"] == pytest.approx(2.7386, abs=1e-4)
+    assert result["df"] == 3 and result["n_splits"] == 4
+    assert result["p_value"] == pytest.approx(2.0 * stats.t.sf(result["t"], 3))
+    assert result["verdict"] == 0  # an uncorrected paired t-test would call it (t = 5.48)
+    assert stats.ttest_rel(a, b).pvalue < 0.05
+    json.dumps(result, allow_nan=False)
+
+
+def test_corrected_resampled_ttest_directions_and_gaps() -> None:
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0.7, 0.8, 10)
+    better = base + 0.1 + rng.normal(0.0, 0.005, 10)
+    assert corrected_resampled_ttest(better, base, 0.2)["verdict"] == 1
+    assert corrected_resampled_ttest(base, better, 0.2)["verdict"] == -1
+    with_gaps = list(better)
+    with_gaps[3] = None
+    assert corrected_resampled_ttest(with_gaps, base, 0.2)["n_splits"] == 9
+    assert corrected_resampled_ttest([0.5], [0.4], 0.2)["verdict"] == 0  # one split: no test
+    assert corrected_resampled_ttest(base, base, 0.2)["verdict"] == 0
+    assert corrected_resampled_ttest(base + 0.1, base, 0.2)["verdict"] == 1  # no spread at all
+    with pytest.raises(ValueError, match="test_fraction"):
+        corrected_resampled_ttest(base, base, 1.0)
 
 
 # --- significance -----------------------------------------------------------------------------
@@ -337,14 +329,17 @@ def test_significance_matrix() -> None:
     predictions = {
         "good": good,
         "noisy": good + rng.normal(0.0, 3.0, 300),
-        "good-lower-is-better": -0.01 * good,  # same information, the other way round
+        # A lower-is-better metric with the same information, oriented (negated) as required.
+        "good-lower-is-better": -(-0.01 * good),
+        "falls-with-quality": -good,  # not oriented: no rising mapping fits, it is the worst
     }
     names, matrix = significance_matrix(predictions, mos)
-    assert names == ["good", "noisy", "good-lower-is-better"]
+    assert names == ["good", "noisy", "good-lower-is-better", "falls-with-quality"]
     assert matrix.dtype.kind == "i"
     assert np.array_equal(matrix, -matrix.T) and np.all(np.diag(matrix) == 0)
     assert matrix[0, 1] == 1 and matrix[1, 0] == -1 and matrix[2, 1] == 1
     assert matrix[0, 2] == 0
+    assert list(matrix[3]) == [-1, -1, -1, 0]
 
 
 def test_paired_bootstrap_srocc() -> None:

@@ -244,12 +244,13 @@ def performance_spec(
 
 
 def _mapping(metric: MetricResult) -> Any | None:
-    from ..evaluate import MappingFit
+    from ..mapping import MappingFit
 
     stats = metric.overall
     if stats is None or stats.mapping_params is None or stats.mapping_kind is None:
         return None
-    return MappingFit(stats.mapping_kind, stats.mapping_params, bool(stats.mapping_converged))
+    domain = stats.mapping_domain or (math.nan, math.nan)
+    return MappingFit(stats.mapping_kind, stats.mapping_params, domain, stats.mapping_converged)
 
 
 def fitted_curve(metric: MetricResult, scores: Sequence[float]) -> tuple[list[float], list[float]]:

@@ -52,6 +52,7 @@ class Stats:
     mapping_kind: str | None = None
     mapping_params: tuple[float, ...] | None = None
     mapping_converged: bool | None = None
+    mapping_domain: tuple[float, float] | None = None
 
     def get(self, stat: str) -> float:
         return float(getattr(self, stat))
@@ -322,6 +323,7 @@ class _Reader:
             mapping_kind=mapping.get("kind"),
             mapping_params=tuple(float(p) for p in params) if isinstance(params, list) else None,
             mapping_converged=mapping.get("converged"),
+            mapping_domain=_interval(mapping.get("domain")),
         )
 
     def spreads(self, data: Any, where: str) -> dict[str, Spread]:

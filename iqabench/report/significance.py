@@ -53,7 +53,10 @@ def significance(run: Run, alpha: float = ALPHA) -> Significance | None:
     predictions = {}
     for name, p in points.items():
         by_item = dict(zip(p.item_ids, p.score, strict=True))
-        predictions[name] = np.array([by_item.get(i, math.nan) for i in items], dtype=float)
+        metric = run.metrics[name]
+        sign = 1.0 if metric.by_splits or metric.higher_is_better else -1.0  # oriented
+        column = [sign * by_item.get(i, math.nan) for i in items]
+        predictions[name] = np.array(column, dtype=float)
     y = np.array([quality[i] for i in items], dtype=float)
     keep = np.isfinite(y)
     for column in predictions.values():
