@@ -90,10 +90,9 @@ def test_vtamiq_encoder_is_the_truncated_vit_on_the_patch_grid():
     net = vtamiq.VTAMIQNet(TINY, backbone).eval()
     image = torch.randn(1, 3, 64, 64)
     corners = np.array([(r, c) for r in range(0, 64, 16) for c in range(0, 64, 16)])
-    patches = torch.from_numpy(cut_patches(image[0].permute(1, 2, 0).numpy(), corners))
     grid = torch.from_numpy(grid_positions(corners, (64, 64), grid=4)).long()
-    mine = net.encode(patches.permute(0, 3, 1, 2)[None], grid[None])
     with torch.no_grad():
+        mine = net.encode(image, torch.from_numpy(corners)[None], grid[None])
         tokens = backbone.patch_embed(image)
         tokens = torch.cat([backbone.cls_token, tokens], dim=1) + backbone.pos_embed
         for block in backbone.blocks[:2]:
@@ -102,20 +101,30 @@ def test_vtamiq_encoder_is_the_truncated_vit_on_the_patch_grid():
     assert torch.allclose(mine, expected, atol=1e-5)
 
 
+def test_torch_patch_cutting_matches_numpy():
+    image = np.random.default_rng(0).normal(size=(40, 50, 3))
+    corners = np.array([[0, 0], [24, 34], [3, 17]])
+    cut = vtamiq.cut_patches(
+        torch.from_numpy(image).permute(2, 0, 1)[None], torch.from_numpy(corners)[None]
+    )
+    assert np.array_equal(cut[0].permute(0, 2, 3, 1).numpy(), cut_patches(image, corners))
+
+
 def test_vtamiq_lite_forward_and_identical_pairs():
     torch.manual_seed(0)
     net = vtamiq.build_vtamiq(vtamiq.LITE).eval()
-    reference = torch.randn(2, 8, 3, 16, 16)
-    distorted = torch.randn(2, 8, 3, 16, 16)
-    grid = torch.randint(0, 24, (2, 8, 2))
+    reference = torch.randn(2, 3, 64, 80)
+    distorted = torch.randn(2, 3, 64, 80)
+    corners = torch.stack([torch.randint(0, 49, (2, 8)), torch.randint(0, 65, (2, 8))], dim=-1)
+    grid = torch.from_numpy(grid_positions(corners.numpy(), (64, 80), 24))
     with torch.no_grad():
-        scores = net(reference, distorted, grid)
-        same = net(reference, reference, grid)
+        scores = net(reference, distorted, corners, grid)
+        same = net(reference, reference, corners, grid)
     assert scores.shape == (2,)
-    # identical sequences give a zero difference vector, so one constant score
+    # identical images give a zero difference vector, so one constant score
     assert torch.allclose(same[0], same[1])
-    with pytest.raises(ValueError, match="same patches"):
-        net(reference, distorted[:, :4], grid)
+    with pytest.raises(ValueError, match="one sample"):
+        net(reference, distorted, corners[:, :4], grid)
 
 
 # -- VTAMIQ: patch sampling -----------------------------------------------------------------

@@ -7,10 +7,10 @@ Reference code: github.com/ch-andrei/VTAMIQ (read, not copied; the paper-era bui
 
 Data flow for a pair (reference ``R``, distorted ``D``):
 
-1. ``N`` spatially aligned 16x16 patches are sampled once for the pair
-   (:mod:`.vtamiq_sampling`: perceptual difference, centre bias and a uniform part, stratified)
-   and cut from both images at the same corners; each patch carries its cell on the 24x24
-   positional grid;
+1. ``N`` spatially aligned 16x16 patch places are sampled once for the pair
+   (:mod:`.vtamiq_sampling`: perceptual difference, centre bias and a uniform part, stratified);
+   the network cuts the patches from both images at the same corners (:func:`cut_patches`), and
+   each patch carries its cell on the 24x24 positional grid;
 2. each sequence goes through the same transformer: patch embedding, plus the positional
    embedding *of the patch's own grid cell* (index ``1 + 24 row + col`` of the 577-entry table
    of ViT-B/16 at 384; the class token keeps entry 0), the class token prepended, the first 6 of
@@ -22,8 +22,9 @@ Data flow for a pair (reference ``R``, distorted ``D``):
 4. an MLP (dropout 0.2, 768 -> 192, PReLU, dropout, 192 -> 1) gives the score.
 
 Input spec: grey frames repeated to 3 channels, on 0..1, normalised with the backbone weights'
-own mean and standard deviation; 256 patches per image in training (random horizontal flips of
-the pair), 1024 at test time; any image size of at least 16x16 (no resize).
+own mean and standard deviation, whole (no resize; at least 16x16) with the ``(N, 2)`` corners
+and grid cells of the sample; 256 patches per image in training (random horizontal flips of
+the pair), 1024 at test time.
 
 Training recipe (paper and reference ``run_config.py``): AdamW, learning rate 1e-4, weight
 decay 0.01, 20 epochs with the learning rate times 0.1 after epochs 14 and 18, batch 20 pairs,
@@ -42,7 +43,12 @@ Departures: the ViT is timm's (``vit_base_patch16_384`` layout; weights through
 table is resampled to 24x24, as the reference code itself does when sizes differ; the paper
 used Google's ImageNet-21k+1k 384 checkpoint). timm's dropout 0.1 acts after the attention
 projection as well as in the MLP (the reference: MLP only); the reference's embedding dropout
-0.2 is kept. The lite configuration is not the published model: see :data:`LITE`.
+0.2 is kept. The lite configuration is not the published model (:data:`LITE`): it keeps the
+design (a transformer over a sampled, position-aligned patch set, grid positional embeddings,
+class-token difference, DiffNet, MLP) but embeds patches with EfficientNet-Lite0 read at each
+patch's centre, because no small ViT's ImageNet weights can be installed here while
+EfficientNet-Lite0's ship in a pip package; running the CNN on each 16x16 patch alone was
+about five times slower on a CPU than one pass over the image.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .vtamiq_sampling import PATCH
@@ -67,9 +74,9 @@ class VTAMIQConfig:
     #: Backbone of :mod:`iqabench.models.backbones` the patch embedding (and, for ``vit``, the
     #: transformer) comes from.
     backbone: str
-    #: ``vit``: the ViT's own linear patch embedding and encoder layers; ``cnn``: a
-    #: convolutional patch embedding (the backbone's layers up to stride 16 on each patch) and
-    #: a freshly initialised transformer.
+    #: ``vit``: the ViT's own linear patch embedding and encoder layers; ``cnn``: a hybrid
+    #: patch embedding (the backbone's stride-16 feature map read at each patch) and a freshly
+    #: initialised transformer.
     tokenizer: Literal["vit", "cnn"]
     dim: int = 768
     #: Encoder layers kept (the first ``depth``) or built.
@@ -104,10 +111,10 @@ class VTAMIQConfig:
 
 #: The paper-era model: ViT-B/16 (first 6 layers), DiffNet 4x4, 57,306,274 parameters.
 FULL = VTAMIQConfig(name="vtamiq", backbone="vit_b16", tokenizer="vit")
-#: CPU configuration: EfficientNet-Lite0 (genuine ImageNet weights from a pip package) up to
-#: stride 16 embeds each 16x16 patch on its own (one 112-vector, projected to 192), then a
-#: 4-layer, 192-wide transformer, 1 residual group of 2 RCABs (reduction 8), 64 patches in
-#: training and 256 at test. Not the published model.
+#: CPU configuration: a hybrid patch embedding (EfficientNet-Lite0, genuine ImageNet weights
+#: from a pip package, to stride 16 on the whole image, read at each sampled patch's centre and
+#: projected to 192), a 4-layer, 192-wide transformer, 1 residual group of 2 RCABs (reduction
+#: 8), 64 patches in training and 256 at test. Not the published model.
 LITE = VTAMIQConfig(
     name="vtamiq-lite",
     backbone="efficientnet_lite0",
@@ -184,9 +191,36 @@ class DiffNet(nn.Module):
         return self.body(x)
 
 
+def cut_patches(images: torch.Tensor, corners: torch.Tensor, patch: int = PATCH) -> torch.Tensor:
+    """The ``(B, N, C, patch, patch)`` patches of ``images`` ``(B, C, H, W)`` whose top-left
+    corners are ``corners`` ``(B, N, 2)`` (row, col)."""
+    offsets = torch.arange(patch, device=images.device)
+    rows = corners[..., 0, None, None] + offsets[:, None]
+    cols = corners[..., 1, None, None] + offsets[None, :]
+    batch = torch.arange(images.shape[0], device=images.device)[:, None, None, None]
+    return images.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 1, 4, 2, 3)
+
+
+class LinearPatchEmbedding(nn.Module):
+    """The ViT's linear patch embedding (a 16x16, stride-16 convolution) on each sampled
+    patch."""
+
+    def __init__(self, proj: nn.Conv2d) -> None:
+        super().__init__()
+        self.proj = proj
+
+    def forward(self, images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+        patches = cut_patches(images, corners)
+        batch, count = patches.shape[:2]
+        tokens = self.proj(patches.reshape(batch * count, *patches.shape[2:]))
+        return tokens.reshape(batch, count, -1)
+
+
 class CNNPatchEmbedding(nn.Module):
-    """A convolutional patch embedding: an EfficientNet's stem and block stages up to stride
-    16 run on each 16x16 patch alone (one 1x1 feature each), then a linear map to ``dim``."""
+    """A hybrid patch embedding (the "hybrid" ViT of Dosovitskiy et al., ICLR 2021): an
+    EfficientNet's stem and block stages up to stride 16 run once on the whole image, each
+    sampled patch's token is the feature map read (bilinearly) at the patch's centre, then
+    mapped linearly to ``dim``."""
 
     def __init__(self, backbone: nn.Module, dim: int) -> None:
         super().__init__()
@@ -194,19 +228,14 @@ class CNNPatchEmbedding(nn.Module):
         self.stages = nn.Sequential(*list(backbone.blocks)[:CNN_STAGES_TO_STRIDE_16])
         self.project = nn.Linear(CNN_TOKEN_CHANNELS, dim)
 
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return self.project(self.stages(self.stem(patches)).flatten(1))
-
-
-class LinearPatchEmbedding(nn.Module):
-    """The ViT's linear patch embedding (a 16x16, stride-16 convolution) on each patch."""
-
-    def __init__(self, proj: nn.Conv2d) -> None:
-        super().__init__()
-        self.proj = proj
-
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return self.proj(patches).flatten(1)
+    def forward(self, images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+        features = self.stages(self.stem(images))
+        height, width = images.shape[-2:]
+        centres = corners.to(features.dtype) + PATCH / 2
+        # grid_sample's (x, y) in [-1, 1], pixel edges at +-1 (align_corners=False)
+        where = torch.stack([2 * centres[..., 1] / width - 1, 2 * centres[..., 0] / height - 1], -1)
+        tokens = F.grid_sample(features, where[:, :, None], align_corners=False)
+        return self.project(tokens.squeeze(3).transpose(1, 2))
 
 
 def _grid_table(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
@@ -268,26 +297,28 @@ class VTAMIQNet(nn.Module):
         own = self.cls_token.numel() + self.pos_embed.numel()
         return own + sum(p.numel() for part in parts for p in part.parameters())
 
-    def encode(self, patches: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-        """Class token of each sequence. ``patches``: ``(B, N, 3, 16, 16)`` normalised;
-        ``grid``: ``(B, N, 2)`` long grid cells (row, col); returns ``(B, dim)``."""
-        batch, count = patches.shape[:2]
-        tokens = self.embed(patches.reshape(batch * count, *patches.shape[2:]))
-        tokens = tokens.reshape(batch, count, -1)
+    def encode(self, images: torch.Tensor, corners: torch.Tensor, grid: torch.Tensor):
+        """Class token ``(B, dim)`` of the patch sequences of ``images`` (``(B, 3, H, W)``,
+        normalised) with top-left ``corners`` and positional ``grid`` cells (``(B, N, 2)``
+        long, row and column)."""
+        tokens = self.embed(images, corners)
         index = 1 + grid[..., 0] * self.config.grid + grid[..., 1]
         tokens = tokens + self.pos_embed[0, index]
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(images.shape[0], -1, -1)
         x = self.embedding_dropout(torch.cat([cls, tokens], dim=1))
         return self.norm(self.blocks(x))[:, 0]
 
     def forward(
-        self, reference: torch.Tensor, distorted: torch.Tensor, grid: torch.Tensor
+        self,
+        reference: torch.Tensor,
+        distorted: torch.Tensor,
+        corners: torch.Tensor,
+        grid: torch.Tensor,
     ) -> torch.Tensor:
-        """Scores ``(B,)`` of pairs of patch sequences cut at the same corners (shared
-        ``grid``)."""
-        if reference.shape != distorted.shape or grid.shape != (*reference.shape[:2], 2):
-            raise ValueError("reference, distorted and grid must describe the same patches")
-        difference = self.encode(reference, grid) - self.encode(distorted, grid)
+        """Scores ``(B,)`` of image pairs, both sequences cut at the same ``corners``."""
+        if reference.shape != distorted.shape or corners.shape != grid.shape:
+            raise ValueError("reference, distorted, corners and grid must describe one sample")
+        difference = self.encode(reference, corners, grid) - self.encode(distorted, corners, grid)
         return self.predictor(self.diffnet(difference)).squeeze(1)
 
 
@@ -302,4 +333,13 @@ def build_vtamiq(config: VTAMIQConfig, weights: BackboneWeights | None = None) -
     return VTAMIQNet(config, build_backbone(weights))
 
 
-__all__ = ["CONFIGS", "FULL", "LITE", "PATCH", "VTAMIQConfig", "VTAMIQNet", "build_vtamiq"]
+__all__ = [
+    "CONFIGS",
+    "FULL",
+    "LITE",
+    "PATCH",
+    "VTAMIQConfig",
+    "VTAMIQNet",
+    "build_vtamiq",
+    "cut_patches",
+]
