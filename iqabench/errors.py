@@ -6,6 +6,8 @@ that line and exits with code 2; anything else escaping is an internal error (ex
 
 from __future__ import annotations
 
+import errno
+
 
 class UserError(Exception):
     """Base class: bad input, a missing file or an unknown name (CLI exit code 2)."""
@@ -41,3 +43,31 @@ class NotFittedError(MetricUnavailableError):
 
 class MetricParameterError(MetricUnavailableError):
     """An unknown or invalid metric parameter."""
+
+
+class StorageError(UserError):
+    """A file or folder that cannot be written: a full disk, a read-only or forbidden folder."""
+
+
+class RunFolderBusyError(UserError):
+    """A run folder that another iqabench run is writing to right now."""
+
+
+#: ``errno`` values that mean "this place cannot be written", not "iqabench is broken".
+STORAGE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM")
+    if hasattr(errno, name)
+)
+
+
+def storage_error(path: object, exc: OSError) -> StorageError:
+    """The one-line :class:`StorageError` for ``exc`` raised while writing ``path``."""
+    reason = exc.strerror or str(exc)
+    return StorageError(f"cannot write {path}: {reason}")
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: its lines joined by " | " (libraries such as torch raise
+    multi-line messages; every message iqabench prints or stores is one line)."""
+    return " | ".join(line.strip() for line in str(text).splitlines() if line.strip())

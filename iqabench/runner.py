@@ -13,7 +13,7 @@ import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,20 @@ import numpy as np
 from . import __version__, registry
 from .cards import calibration_status, metric_card
 from .data.items import Dataset, Item
-from .errors import MetricUnavailableError, UserError
-from .imageio import content_key
+from .errors import (
+    RunFolderBusyError,
+    StorageError,
+    UserError,
+    one_line,
+    storage_error,
+)
+from .imageio import cached_file_sha256
 from .metric import FeatureMetric, LearnedMetric, Metric
 from .progress import Progress, SilentProgress
 from .protocol import Split, content_splits, random_splits
 from .results import SCHEMA, write_scores, write_summary
-from .scoring import Job, Tally, compute
-from .store import MetricKey, Record, ScoreStore
+from .scoring import DEFAULT_TIMEOUT, Job, MetricAbortedError, Tally, compute
+from .store import MetricKey, Record, ScoreStore, lock_run_folder
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
 CHECKPOINT_NOTE = (
@@ -54,6 +60,10 @@ class RunOptions:
     #: Metrics named explicitly (not through ``all``): skipping one is an error.
     explicit: bool = True
     report: bool = True
+    #: Seconds each metric may spend per image before it is stopped (None: no limit), and
+    #: per-metric overrides, e.g. ``{"nestconvnext": 3600}``.
+    timeout: float | None = DEFAULT_TIMEOUT
+    metric_timeouts: Mapping[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +77,8 @@ class RunResult:
     report: Path | None = None
     report_error: str | None = None
     input_failures: list[str] = field(default_factory=list)
+    #: Per-item errors that are iqabench's or the metric's fault (exit code 1).
+    internal_failures: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
@@ -80,6 +92,7 @@ class _Context:
     missing: dict[str, str]
     splits: list[Split]
     progress: Progress
+    hashes: _Hashes | None = None
 
 
 def run(
@@ -89,18 +102,36 @@ def run(
     options: RunOptions | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Score ``dataset`` with every metric, evaluate, and write the run folder ``out``."""
+    """Score ``dataset`` with every metric, evaluate, and write the run folder ``out``.
+
+    The run holds the folder's lock throughout: a second run into the same folder raises
+    :class:`~iqabench.errors.RunFolderBusyError` naming the holder.
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(out, exc) from None
+    with lock_run_folder(out):
+        return _run_locked(metric_names, dataset, out, options, progress)
+
+
+def _run_locked(
+    metric_names: Sequence[str],
+    dataset: Dataset,
+    out: Path,
+    options: RunOptions | None,
+    progress: Progress | None,
+) -> RunResult:
     options = options or RunOptions()
     progress = progress or SilentProgress()
     started, clock = datetime.now(UTC), time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    keys, missing = _content_keys(dataset.items, progress)
+    hashes = _content_keys(dataset.items, progress)
     splits = _splits(dataset, options)
     tally, entries, rows, failures, warnings = Tally(), {}, [], [], []
     result = RunResult(out=out, summary={}, tally=tally, explicit=options.explicit)
     with ScoreStore(out / "scores.db") as store:
-        context = _Context(dataset, options, store, keys, missing, splits, progress)
+        context = _Context(dataset, options, store, {}, {}, splits, progress, hashes)
         for name in metric_names:
             outcome = _run_metric(name, context)
             entries[name] = outcome.entry
@@ -114,6 +145,9 @@ def run(
             elif status == "failed":
                 result.failed[name] = reason
     result.input_failures = [f["error"] for f in failures if f.get("kind") == "input"]
+    result.internal_failures = [f["error"] for f in failures if f.get("kind") != "input"]
+    from .evaluate import MIN_TEST_ITEMS
+
     result.summary = {
         "schema": SCHEMA,
         "iqabench_version": __version__,
@@ -127,6 +161,7 @@ def run(
             "split_mode": options.split_mode,
             "bootstrap": options.bootstrap,
             "confidence": 0.95,
+            "min_test_items": MIN_TEST_ITEMS,
         },
         "timing": {
             "started": started.isoformat(timespec="seconds"),
@@ -155,22 +190,46 @@ def _build_report(result: RunResult) -> None:
 
 
 # -- items ------------------------------------------------------------------------------------
-def _content_keys(
-    items: Sequence[Item], progress: Progress
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Content key of every readable item; the others with the reason they have none."""
-    keys: dict[str, str] = {}
-    missing: dict[str, str] = {}
+@dataclass
+class _Hashes:
+    """Content hashes of the items' images and references, and the files that are missing."""
+
+    images: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    missing_images: dict[str, str] = field(default_factory=dict)
+    missing_refs: dict[str, str] = field(default_factory=dict)
+
+    def for_metric(self, full_reference: bool) -> tuple[dict[str, str], dict[str, str]]:
+        """Store keys of the items a metric can score, and why the others cannot be: a
+        no-reference metric needs the image alone, a full-reference one the pair."""
+        keys, missing = {}, dict(self.missing_images)
+        for item_id, image in self.images.items():
+            if not full_reference:
+                keys[item_id] = image[:32]
+            elif item_id in self.missing_refs:
+                missing[item_id] = self.missing_refs[item_id]
+            elif item_id in self.refs:
+                keys[item_id] = f"{image[:32]}:{self.refs[item_id][:32]}"
+            else:
+                keys[item_id] = image[:32]
+        return keys, missing
+
+
+def _content_keys(items: Sequence[Item], progress: Progress) -> _Hashes:
+    """Content hashes of every item's image and reference (each file hashed once)."""
+    hashes = _Hashes()
     with progress.task("hashing images", len(items)) as bar:
         for item in items:
-            absent = [p for p in (item.image, item.ref) if p is not None and not p.is_file()]
-            if absent:
-                what = "image" if absent[0] == item.image else "reference"
-                missing[item.id] = f"{what} not found: {absent[0]}"
+            if not item.image.is_file():
+                hashes.missing_images[item.id] = f"image not found: {item.image}"
             else:
-                keys[item.id] = content_key(item.image, item.ref)
+                hashes.images[item.id] = cached_file_sha256(item.image)
+            if item.ref is not None and not item.ref.is_file():
+                hashes.missing_refs[item.id] = f"reference not found: {item.ref}"
+            elif item.ref is not None:
+                hashes.refs[item.id] = cached_file_sha256(item.ref)
             bar.advance()
-    return keys, missing
+    return hashes
 
 
 def _splits(dataset: Dataset, options: RunOptions) -> list[Split]:
@@ -206,23 +265,39 @@ def _run_metric(name: str, context: _Context) -> _Outcome:
         if reason:
             entry.update(status="skipped", reason=reason)
             return outcome
-        _score_metric(metric, context, outcome)  # may set status "failed" (nothing to evaluate)
-    except MetricUnavailableError as exc:
-        entry.update(status="skipped", reason=str(exc))
+        _score_metric(metric, _for_metric(context, metric), outcome)  # may set "failed"
+    except (StorageError, RunFolderBusyError):
+        raise  # the run folder itself cannot be used: no metric can go on
+    except UserError as exc:  # a missing or unreadable model file, a bad parameter
+        entry.update(status="skipped", reason=one_line(exc))
+    except MetricAbortedError as exc:  # it exited, hung or lost its worker
+        entry.update(status="failed", reason=one_line(exc))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # the metric is broken; the run goes on with the others
-        entry.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        entry.update(status="failed", reason=f"{type(exc).__name__}: {one_line(exc)}")
     entry["seconds"] = round(time.perf_counter() - started, 3)
     return outcome
 
 
+def _for_metric(context: _Context, metric: Metric) -> _Context:
+    """The context with the store keys (and missing files) of this metric's kind."""
+    if context.hashes is None:
+        return context
+    keys, missing = context.hashes.for_metric(metric.full_reference)
+    return replace(context, keys=keys, missing=missing)
+
+
+def _timeout(metric: Metric, options: RunOptions) -> float | None:
+    return options.metric_timeouts.get(metric.name, options.timeout)
+
+
 def _metric_facts(cls: type[Metric]) -> dict[str, Any]:
-    card = metric_card(cls.name) or {}
+    card = metric_card(cls.name, cls) or {}
     facts = cls.describe()
     facts.update(
         display_name=card.get("display_name", cls.name),
-        calibration=calibration_status(cls.name),
+        calibration=calibration_status(cls.name, cls),
         params=dict(cls.default_params),
         status="ok",
         reason=None,
@@ -267,9 +342,12 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
             outcome.tally.failed += 1
     jobs = [Job(context.keys[i.id], i.image, i.ref) for i in usable]
     workers = context.options.workers
+    timeout = _timeout(metric, context.options)
     if not _needs_fit(metric):
         with context.progress.task(metric.name, len(jobs)) as bar:
-            records, tally = compute(context.store, metric, key, "score", jobs, bar, workers)
+            records, tally = compute(
+                context.store, metric, key, "score", jobs, bar, workers, timeout
+            )
         outcome.tally.add(tally)
         scores = _collect(records, usable, context, metric, outcome)
         _add_notes(outcome, metric.notes())
@@ -282,7 +360,9 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
 
     if isinstance(metric, FeatureMetric):
         with context.progress.task(f"{metric.name} features", len(jobs)) as bar:
-            records, tally = compute(context.store, metric, key, "features", jobs, bar, workers)
+            records, tally = compute(
+                context.store, metric, key, "features", jobs, bar, workers, timeout
+            )
         outcome.tally.add(tally)
         features = {k: r.vector for k, r in records.items() if r.ok and r.vector is not None}
         _collect(records, usable, context, metric, outcome)
@@ -382,7 +462,8 @@ def _row(metric: str, item: Item, split: int | None, score: float | None, error:
 def _evaluate_direct(
     metric: Metric, scores: Mapping[str, float], context: _Context, outcome: _Outcome
 ) -> None:
-    """Training-free metric: statistics on every item, and on each split's test items."""
+    """Training-free metric: statistics on every item, and on each split's test items (the
+    protocol every metric shares, so that all are compared on the same test sets)."""
     items = context.dataset.items
     scored = [i for i in items if i.id in scores and np.isfinite(scores[i.id])]
     dropped = sum(1 for i in items if i.id in scores and not np.isfinite(scores[i.id]))
@@ -397,10 +478,9 @@ def _evaluate_direct(
         entry.update(status="failed", reason="fewer than 3 items scored: nothing to evaluate")
         return
     values = [scores[i.id] for i in scored]
-    entry.update(
-        _evaluate(context, values, scored, metric.higher_is_better, context.options.bootstrap)
-    )
-    per_split = []
+    whole = _evaluate(context, values, scored, metric.higher_is_better, context.options.bootstrap)
+    entry.update(whole)
+    per_split, tests = [], []
     for split in context.splits:
         test = [
             items[j]
@@ -408,8 +488,10 @@ def _evaluate_direct(
             if items[j].id in scores and np.isfinite(scores[items[j].id])
         ]
         values = [scores[i.id] for i in test]
+        tests.append(test)
         per_split.append(_evaluate(context, values, test, metric.higher_is_better, 0))
-    entry["splits"] = _summarise(per_split)
+    entry["splits"] = _summarise(per_split, tests)
+    _add_notes(outcome, _evaluation_notes(entry, [whole, *per_split], all_items=len(scored)))
 
 
 def _evaluate_splits_of_trainable(
@@ -417,7 +499,7 @@ def _evaluate_splits_of_trainable(
 ) -> None:
     """Trainable metric: statistics per split's test items; cross-validated pooled view."""
     items = context.dataset.items
-    per_split, pooled = [], {}
+    per_split, tests, pooled = [], [], {}
     for split in context.splits:
         values = predictions.get(split.index, {})
         test = [items[j] for j in split.test if context.keys.get(items[j].id) in values]
@@ -425,14 +507,17 @@ def _evaluate_splits_of_trainable(
         for item, score in zip(test, scores, strict=True):
             pooled.setdefault(item.id, []).append(score)
             outcome.rows.append(_row(outcome.entry["name"], item, split.index, score, None))
+        tests.append(test)
         per_split.append(_evaluate(context, scores, test, True, 0))
     entry = outcome.entry
     entry.update(evaluation="splits", n_scored=len(pooled), n_failed=len(outcome.failures))
-    entry["splits"] = _summarise(per_split)
+    entry["splits"] = _summarise(per_split, tests)
     tested = [i for i in items if i.id in pooled]
     if len(tested) >= 3:
         pooled_means = [float(np.mean(pooled[i.id])) for i in tested]
-        entry.update(_evaluate(context, pooled_means, tested, True, context.options.bootstrap))
+        whole = _evaluate(context, pooled_means, tested, True, context.options.bootstrap)
+        entry.update(whole)
+        _add_notes(outcome, _evaluation_notes(entry, [whole, *per_split], all_items=None))
     else:
         entry.update(status="failed", reason="no split produced test predictions")
 
@@ -471,8 +556,11 @@ def _evaluate(
     return result
 
 
-def _summarise(per_split: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Median and spread over splits, overall and per distortion type."""
+def _summarise(
+    per_split: Sequence[Mapping[str, Any]], tests: Sequence[Sequence[Item]]
+) -> dict[str, Any]:
+    """Median and spread over splits, overall and per distortion type, with the size of
+    every split's test set (``test_items``) and whether it makes a small sample."""
     from .evaluate import summarize_splits
 
     def stats_of(results: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -483,28 +571,99 @@ def _summarise(per_split: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             for stat in STATISTICS
         }
 
-    types = list(dict.fromkeys(t for s in per_split for t in s.get("per_type", {})))
+    types = list(dict.fromkeys(i.distortion for test in tests for i in test if i.distortion))
     return {
         "n": len(per_split),
         "overall": stats_of([s.get("overall", {}) for s in per_split]) if per_split else {},
         "per_type": {
             t: stats_of([s.get("per_type", {}).get(t, {}) for s in per_split]) for t in types
         },
+        "test_items": {
+            "overall": _test_sizes([len(test) for test in tests]),
+            "per_type": {
+                t: _test_sizes([sum(i.distortion == t for i in test) for test in tests])
+                for t in types
+            },
+        },
     }
+
+
+def _test_sizes(counts: Sequence[int]) -> dict[str, Any]:
+    """Sizes of the splits' test sets; a small sample when their median is below the minimum."""
+    from .evaluate import MIN_TEST_ITEMS
+
+    if not counts:
+        return {"median": None, "min": None, "max": None, "values": [], "small_sample": False}
+    median = float(np.median(counts))
+    return {
+        "median": median,
+        "min": int(min(counts)),
+        "max": int(max(counts)),
+        "values": [int(c) for c in counts],
+        "small_sample": median < MIN_TEST_ITEMS,
+    }
+
+
+def _evaluation_notes(
+    entry: Mapping[str, Any], results: Sequence[Mapping[str, Any]], all_items: int | None
+) -> list[str]:
+    """Warnings about what the statistics rest on: small samples, splits that gave no value,
+    and mappings that did not converge (``all_items``: items of the all-image protocol)."""
+    from .evaluate import MIN_TEST_ITEMS
+
+    notes = []
+    splits = entry.get("splits") or {}
+    sizes = (splits.get("test_items") or {}).get("overall") or {}
+    if sizes.get("small_sample"):
+        notes.append(
+            f"split test sets hold a median of {sizes['median']:g} images, fewer than "
+            f"{MIN_TEST_ITEMS}: the split statistics are small samples (greyed, never a headline)"
+        )
+    missing = ((splits.get("overall") or {}).get("srocc") or {}).get("missing", 0)
+    if missing:
+        notes.append(f"{missing} of {splits['n']} splits gave no SROCC (too few test images)")
+    if all_items is not None and all_items < MIN_TEST_ITEMS:
+        notes.append(
+            f"only {all_items} images scored, fewer than {MIN_TEST_ITEMS}: the all-image "
+            "statistics are small samples"
+        )
+    mappings = [
+        block.get("mapping") or {}
+        for result in results
+        for block in [result.get("overall") or {}, *(result.get("per_type") or {}).values()]
+    ]
+    failed = sum(1 for m in mappings if m.get("converged") is False)
+    if failed:
+        notes.append(
+            f"the five-parameter logistic did not converge on {failed} of {len(mappings)} sets "
+            "(each mapping records the fallback used and why)"
+        )
+    return notes
 
 
 # -- facts ------------------------------------------------------------------------------------
 def _dataset_facts(dataset: Dataset) -> dict[str, Any]:
+    """The dataset block of the summary: names, sizes, types in the card's order, and what
+    the ground truth is (``score_label``, e.g. "MOS" or "ordinal quality", and its scale)."""
+    from .data.synthetic import made_dataset_name
+
     card = dataset.card or {}
     score = card.get("score") or {}
+    listed = list(card["distortions"]) if isinstance(card.get("distortions"), Mapping) else []
+    present = dataset.distortions
+    ordered = [t for t in listed if t in present] + [t for t in present if t not in listed]
+    mos = [i.mos for i in dataset.items if np.isfinite(i.mos)]
     return {
         "name": dataset.name,
-        "display_name": card.get("display_name", dataset.name),
+        "display_name": made_dataset_name(dataset.root) or card.get("display_name", dataset.name),
         "root": str(dataset.root),
         "n_images": len(dataset.items),
         "n_contents": len(set(dataset.contents)),
-        "distortions": dataset.distortions,
+        "distortions": ordered,
         "score_type": score.get("type", "MOS"),
+        "score_label": score.get("label", "MOS"),
+        "score_scale": score.get("scale"),
+        "score_range": [float(min(mos)), float(max(mos))] if mos else None,
         "higher_is_better": dataset.score_higher_is_better,
     }
 

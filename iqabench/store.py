@@ -9,18 +9,32 @@ Tables: ``results`` (a scalar score or a feature vector per item, or the item's 
 ``predictions`` (a trainable metric's test-item predictions per split, written all at once per
 split), ``notes`` (warnings a trainable metric recorded while fitting a split) and
 ``evaluations`` (statistics already computed, keyed by a hash of the numbers they came from).
+
+SQLite stores a NaN as NULL, so a NULL score of an item stored without an error, and a NULL
+prediction, are read back as NaN: a rerun sees exactly the numbers of the first run. A store
+that cannot be opened or written (full disk, read-only folder) raises
+:class:`~iqabench.errors.StorageError` naming it.
+
+:func:`lock_run_folder` keeps a second run out of a run folder while one is writing to it.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+
+from .errors import RunFolderBusyError, StorageError
 
 SCHEMA_VERSION = "1"
 
@@ -88,14 +102,27 @@ class ScoreStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unwritable(exc) from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                )
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: BaseException) -> StorageError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return StorageError(f"cannot write the score store {self.path}: {reason}")
 
     def close(self) -> None:
         self._db.close()
@@ -106,8 +133,14 @@ class ScoreStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _transaction(self):  # noqa: ANN202 - a context manager
-        return _Transaction(self._db)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; a full disk or read-only store is a StorageError."""
+        try:
+            with _Transaction(self._db):
+                yield
+        except sqlite3.OperationalError as exc:
+            raise self._unwritable(exc) from None
 
     # -- per-item results ------------------------------------------------------------------
     def get(self, key: MetricKey, kind: str, items: Iterable[str]) -> dict[str, Record]:
@@ -125,6 +158,8 @@ class ScoreStore:
             for item, value, vector, error, error_kind, seconds in rows:
                 if error is not None and error_kind != "input":
                     continue  # an internal failure is retried on the next run
+                if value is None and vector is None and error is None and kind == "score":
+                    value = math.nan  # SQLite keeps a NaN score as NULL
                 found[item] = Record(
                     item=item,
                     value=value,
@@ -165,7 +200,9 @@ class ScoreStore:
             "AND split=?",
             (*key.sql(), split),
         ).fetchall()
-        return {item: value for item, value in rows} if rows else None
+        if not rows:
+            return None
+        return {item: math.nan if value is None else value for item, value in rows}
 
     def get_notes(self, key: MetricKey, split: str) -> list[str]:
         row = self._db.execute(
@@ -211,6 +248,68 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+#: The lock file of a run folder; it names the run holding the folder.
+LOCK_NAME = ".iqabench.lock"
+
+
+@contextmanager
+def lock_run_folder(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for this run, or raise :class:`~iqabench.errors.RunFolderBusyError`
+    naming the run that holds it.
+
+    An advisory lock on ``folder/.iqabench.lock`` (``flock``; ``msvcrt.locking`` on Windows)
+    that the operating system releases when its holder ends, however it ends: a killed run
+    never leaves a stale lock behind.
+    """
+    path = Path(folder) / LOCK_NAME
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the run ends
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        if not _try_lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunFolderBusyError(
+                f"run folder {folder} is in use by another iqabench run ({holder}); wait "
+                "for it to finish or write to another --out"
+            )
+        handle.seek(0)
+        handle.truncate()
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        handle.write(f"pid {os.getpid()} on {_host()}, since {since}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def _try_lock(handle: IO[str]) -> bool:
+    """Take the exclusive lock on ``handle`` without waiting; False when it is held."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def _encode(vector: np.ndarray) -> bytes:

@@ -41,6 +41,38 @@ def metric_options(options: list[str], checkpoints: list[str]) -> dict[str, dict
     return params
 
 
+def timeouts(values: list[str]) -> tuple[float | None, dict[str, float | None]]:
+    """``--timeout [METRIC=]SECONDS`` values: the default limit and per-metric limits (0: none).
+
+    With no plain ``SECONDS`` the default is :data:`iqabench.scoring.DEFAULT_TIMEOUT`.
+    """
+    from ..registry import get
+    from ..scoring import DEFAULT_TIMEOUT
+
+    default: float | None = DEFAULT_TIMEOUT
+    per_metric: dict[str, float | None] = {}
+    for text in values:
+        metric, sep, number = text.rpartition("=")
+        if sep and not metric.strip():
+            raise UserError(f"--timeout expects [METRIC=]SECONDS, got {text!r}")
+        seconds = _seconds(number, text)
+        if sep:
+            per_metric[get(metric).name] = seconds
+        else:
+            default = seconds
+    return default, per_metric
+
+
+def _seconds(number: str, text: str) -> float | None:
+    try:
+        seconds = float(number)
+    except ValueError:
+        raise UserError(f"--timeout expects [METRIC=]SECONDS, got {text!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise UserError(f"--timeout {text!r}: seconds must be 0 (no limit) or more")
+    return seconds or None
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer of at least 1."""
     import argparse

@@ -46,7 +46,7 @@ def _metrics_table(Table):  # noqa: ANN001, ANN202, N803 - rich's Table class
             "full" if cls.full_reference else "none",
             "yes" if cls.trainable else "no",
             "higher" if cls.higher_is_better else "lower",
-            calibration_status(name),
+            calibration_status(name, cls),
             entry.distribution,
         )
     return table

@@ -71,6 +71,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         metavar="METRIC=PATH",
         help="score with a trained checkpoint instead of training, e.g. nestconvnext=best.pt",
     )
+    parser.add_argument(
+        "--timeout",
+        action="append",
+        default=[],
+        metavar="[METRIC=]SECONDS",
+        help="seconds a metric may spend per image before it is stopped and reported as "
+        "failed (default 600; 0: no limit); METRIC=SECONDS for one metric (repeatable)",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.set_defaults(handler=run)
 
@@ -79,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import run as run_benchmark
     from ..errors import UserError
     from ..progress import console_progress
-    from ._options import metric_options
+    from ._options import metric_options, timeouts
 
     if args.splits < 0:
         raise UserError("--splits must be 0 or more")
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_names(args.metrics)  # unknown names fail before any dataset work
     params = metric_options(args.option, args.checkpoint)
+    timeout, metric_timeouts = timeouts(args.timeout)
     dataset_options = {"lower_is_better": True} if args.scores_lower_is_better else {}
     with console_progress() as progress:
         dataset = _load(args, dataset_options)
@@ -103,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             bootstrap=args.bootstrap,
             report=not args.no_report,
+            timeout=timeout,
+            metric_timeouts=metric_timeouts,
         )
     _print_summary(result)
     return _exit_code(result)
@@ -139,17 +150,20 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
         f"scored {counts['scored']} new, reused {counts['reused']} cached, "
         f"failed {counts['failed']}"
     )
-    for line in result.input_failures[:10]:
-        print(f"iqabench: error: {line}", file=sys.stderr)
-    if len(result.input_failures) > 10:
-        print(
-            f"iqabench: ... and {len(result.input_failures) - 10} more (see summary.json)",
-            file=sys.stderr,
-        )
+    _print_failures("error", result.input_failures)
+    _print_failures("internal error", result.internal_failures)
     for name, reason in {**result.skipped, **result.failed}.items():
         print(f"iqabench: {name} not evaluated: {reason}", file=sys.stderr)
     if result.report_error:
         print(f"iqabench: report not built: {result.report_error}", file=sys.stderr)
+
+
+def _print_failures(label: str, failures: list[str], shown: int = 10) -> None:
+    """The first ``shown`` per-item failures, one line each, and how many more there are."""
+    for line in failures[:shown]:
+        print(f"iqabench: {label}: {line}", file=sys.stderr)
+    if len(failures) > shown:
+        print(f"iqabench: ... and {len(failures) - shown} more (see summary.json)", file=sys.stderr)
 
 
 def _primary(entry: dict) -> dict:
@@ -166,9 +180,9 @@ def _fmt(value: float | None) -> str:
 
 def _exit_code(result) -> int:  # noqa: ANN001 - RunResult
     """2 when the user's input needs fixing (or a named metric could not run), 1 for internal
-    failures, else 0."""
+    failures (of a metric, an item or the report), else 0."""
     if result.input_failures or (result.skipped and result.explicit):
         return 2
-    if result.failed or result.report_error:
+    if result.failed or result.internal_failures or result.report_error:
         return 1
     return 0
