@@ -7,18 +7,25 @@
   no-reference metric, of the reference for a full-reference pair (the same window for both
   images, so the pair stays comparable). No rounding or clipping is applied to 16-bit data.
 * Palette and alpha images are flattened to RGB/grey; anything else is refused with one line.
+* Float images must hold finite values: a NaN or infinite pixel is refused, never scored.
+* An image declaring more pixels than ``IQABENCH_MAX_PIXELS`` (default
+  :data:`DEFAULT_MAX_PIXELS`) is refused from its header, before anything is allocated, so a
+  97 KB file declaring 10000x10000 pixels costs one input error, not gigabytes (Pillow's own
+  decompression-bomb ceiling, about 179 megapixels, applies above that).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError
+from .errors import ImageReadError, UserError, one_line
 
 #: MATLAB ``rgb2gray`` weights: first row of inv([1 .956 .621; 1 -.272 -.647; 1 -1.106 1.703]).
 RGB2GRAY_WEIGHTS = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
@@ -42,22 +49,63 @@ class Image:
         return self.pixels.ndim == 3
 
 
+#: Pixels an image may declare unless ``IQABENCH_MAX_PIXELS`` says otherwise (25 megapixels:
+#: a 24-megapixel photograph passes, a forged header claiming 10000x10000 does not).
+DEFAULT_MAX_PIXELS = 25_000_000
+
+
+def max_pixels() -> int:
+    """The largest image (in pixels) that is decoded: ``IQABENCH_MAX_PIXELS`` or the default."""
+    text = os.environ.get("IQABENCH_MAX_PIXELS", "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"IQABENCH_MAX_PIXELS must be a whole number of pixels, got {text!r}")
+    return value
+
+
 def read_image(path: str | Path) -> Image:
-    """Decode an image file; raise :class:`ImageReadError` naming the file on any failure."""
+    """Decode an image file; raise :class:`ImageReadError` naming the file on any failure
+    (missing, not an image, truncated, forged, above :func:`max_pixels`, NaN pixels)."""
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"image not found: {path}")
+    limit = max_pixels()
     try:
-        with PILImage.open(path) as handle:
-            handle.load()
-            return _from_pil(handle, path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(path) as handle:
+                _check_size(handle.size, limit, path)
+                handle.load()
+                return _from_pil(handle, path)
+    except ImageReadError:
+        raise
     except UnidentifiedImageError:
         raise ImageReadError(f"not a readable image: {path}") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"cannot decode image {path}: {exc}") from None
+    except PILImage.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"image {path} is too large to decode safely ({exc}); the limit is {limit} "
+            "pixels (IQABENCH_MAX_PIXELS)"
+        ) from None
+    except Exception as exc:  # Pillow raises many kinds for a truncated or forged file
+        raise ImageReadError(f"cannot decode image {path}: {one_line(exc)}") from None
+
+
+def _check_size(size: tuple[int, int], limit: int, path: Path) -> None:
+    """Refuse an image whose header declares more than ``limit`` pixels."""
+    width, height = size
+    if width * height > limit:
+        raise ImageReadError(
+            f"image {path} declares {width}x{height} pixels, above the limit of {limit} "
+            "(set IQABENCH_MAX_PIXELS to decode larger images)"
+        )
 
 
 def decode_pil(handle, path: Path | None = None) -> Image:  # noqa: ANN001 - PIL image
@@ -71,6 +119,8 @@ def _from_pil(handle, path: Path) -> Image:  # noqa: ANN001 - PIL image
         return Image(np.asarray(handle, dtype=np.uint16), 16, path)
     if mode in ("I", "F"):
         data = np.asarray(handle)
+        if not np.isfinite(data).all():
+            raise ImageReadError(f"image {path} has NaN or infinite pixels")
         if data.min() < 0 or data.max() > 65535:
             raise ImageReadError(f"unsupported pixel range in {path} (mode {mode})")
         if data.max() <= 255 and mode == "I" and handle.format not in ("PNG", "TIFF"):

@@ -340,7 +340,9 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         elif metric.full_reference and item.ref is None:
             _fail(outcome, metric, item, f"{item.image}: no reference image", "input")
             outcome.tally.failed += 1
-    jobs = [Job(context.keys[i.id], i.image, i.ref) for i in usable]
+    jobs = [
+        Job(context.keys[i.id], i.image, i.ref if metric.full_reference else None) for i in usable
+    ]
     workers = context.options.workers
     timeout = _timeout(metric, context.options)
     if not _needs_fit(metric):
@@ -491,7 +493,8 @@ def _evaluate_direct(
         tests.append(test)
         per_split.append(_evaluate(context, values, test, metric.higher_is_better, 0))
     entry["splits"] = _summarise(per_split, tests)
-    _add_notes(outcome, _evaluation_notes(entry, [whole, *per_split], all_items=len(scored)))
+    entry["evaluation_notes"] = _evaluation_notes(entry, [whole, *per_split], len(scored))
+    _add_notes(outcome, entry["evaluation_notes"])
 
 
 def _evaluate_splits_of_trainable(
@@ -517,7 +520,8 @@ def _evaluate_splits_of_trainable(
         pooled_means = [float(np.mean(pooled[i.id])) for i in tested]
         whole = _evaluate(context, pooled_means, tested, True, context.options.bootstrap)
         entry.update(whole)
-        _add_notes(outcome, _evaluation_notes(entry, [whole, *per_split], all_items=None))
+        entry["evaluation_notes"] = _evaluation_notes(entry, [whole, *per_split], None)
+        _add_notes(outcome, entry["evaluation_notes"])
     else:
         entry.update(status="failed", reason="no split produced test predictions")
 

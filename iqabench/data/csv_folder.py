@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import DatasetError
 from .items import Item
 from .paths import inside
-from .score_tables import find_column, parse_score, read_csv_rows
+from .score_tables import find_column, parse_score, parse_whole_number, read_csv_rows
 
 
 def load_csv_folder(root: Path, table: Path, lower_is_better: bool = False) -> list[Item]:
@@ -27,7 +27,7 @@ def load_csv_folder(root: Path, table: Path, lower_is_better: bool = False) -> l
         if row.get(optional.get("ref", ""), ""):
             ref = inside(root, row[optional["ref"]], table, line)
         level_text = row.get(optional.get("level", ""), "")
-        level = int(parse_score(level_text, table, line, "level")) if level_text else None
+        level = parse_whole_number(level_text, table, line, "level") if level_text else None
         content = row.get(optional.get("content", ""), "") or (ref or image).stem
         items.append(
             Item(

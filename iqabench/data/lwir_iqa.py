@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import DatasetError
 from .items import Item
-from .paths import ImageIndex, inside
+from .paths import ImageIndex, contained
 from .score_tables import find_column, parse_score, read_csv_rows, read_xlsx_scores
 
 NAME_PATTERN = re.compile(
@@ -65,7 +65,7 @@ def load_lwir_iqa(root: Path) -> list[Item]:
     for line, listed, mos in entries:
         if not listed:
             raise DatasetError(f"{table} line {line}: empty image name")
-        path = index.find(listed) or inside(root, listed, table, line)
+        path = index.find(listed, table, line)
         items.append(_item(root, path, listed, mos))
     return items
 
@@ -94,5 +94,5 @@ def _reference(root: Path, scene: str) -> Path | None:
     for suffix in (".bmp", ".png", ".BMP", ".PNG"):
         candidate = folder / f"{scene}{suffix}"
         if candidate.is_file():
-            return candidate
+            return contained(root, candidate, f"reference of {scene}")
     return None

@@ -7,6 +7,7 @@ Every problem a user can cause (missing column, non-numeric score, empty table) 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -16,21 +17,34 @@ Row = dict[str, str]
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, Row]]]:
-    """Header and ``(line number, row)`` pairs of a ``,`` or ``;`` separated table."""
+    """Header and ``(line number, row)`` pairs of a ``,`` or ``;`` separated table.
+
+    Parsed as CSV is written: a quoted cell keeps its line breaks, and each row is numbered by
+    the line it starts on.
+    """
     if not path.is_file():
         raise DatasetError(f"score table not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read score table {path}: {exc}") from None
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
+    first = text.splitlines()[0] if text else ""
+    if not first.strip():
         raise DatasetError(f"score table {path} is empty")
-    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = [cell.strip() for cell in next(reader)]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [cell.strip() for cell in next(reader)]
+        numbered = []
+        start = reader.line_num + 1
+        for cells in reader:
+            numbered.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DatasetError(f"{path} line {reader.line_num}: {exc}") from None
     rows = []
-    for number, cells in enumerate(reader, start=2):
+    for number, cells in numbered:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
@@ -67,6 +81,14 @@ def parse_score(value: str, path: Path, line: int, column: str) -> float:
     if not math.isfinite(number):
         raise DatasetError(f"{path} line {line}: {column} {value!r} is not a finite number")
     return number
+
+
+def parse_whole_number(value: str, path: Path, line: int, column: str) -> int:
+    """A whole number from a table cell (``3`` or ``3.0``; never ``2.7`` cut to 2)."""
+    number = parse_score(value, path, line, column)
+    if not number.is_integer():
+        raise DatasetError(f"{path} line {line}: {column} {value.strip()!r} is not a whole number")
+    return int(number)
 
 
 def read_xlsx_scores(path: Path) -> list[tuple[str, str, float]]:
