@@ -37,7 +37,7 @@ SCORE_COLUMNS = (
 def write_summary(out: Path, summary: Mapping[str, Any]) -> Path:
     """Write ``summary.json`` (NaN and infinities become null)."""
     text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
-    return _atomic_write(out / "summary.json", text + "\n")
+    return write_text_atomically(out / "summary.json", text + "\n")
 
 
 def write_scores(out: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -47,7 +47,7 @@ def write_scores(out: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if row.get(k) is None else row[k] for k in SCORE_COLUMNS})
-    return _atomic_write(out / "scores.csv", buffer.getvalue())
+    return write_text_atomically(out / "scores.csv", buffer.getvalue())
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
@@ -66,17 +66,32 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: the
+    file is either the old one or the whole new one, never half written. A full disk or a
+    read-only folder raises :class:`~iqabench.errors.StorageError` naming ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(path, exc) from None
         raise
     return path
+
+
+def _unwritable(path: Path, exc: OSError) -> Exception:
+    """A StorageError for a full disk or forbidden folder; other OS errors as they are."""
+    from .errors import STORAGE_ERRNOS, storage_error
+
+    return storage_error(path, exc) if exc.errno in STORAGE_ERRNOS else exc
 
 
 def _json_safe(value: Any) -> Any:

@@ -76,6 +76,8 @@ class RunResult:
     explicit: bool = True
     report: Path | None = None
     report_error: str | None = None
+    #: ``"input"`` when the report could not be written (full disk, read-only folder).
+    report_error_kind: str | None = None
     input_failures: list[str] = field(default_factory=list)
     #: Per-item errors that are iqabench's or the metric's fault (exit code 1).
     internal_failures: list[str] = field(default_factory=list)
@@ -185,8 +187,10 @@ def _build_report(result: RunResult) -> None:
         from .report import build_report
 
         result.report = build_report(result.out)
+    except StorageError as exc:  # results are written; the report's folder is full or locked
+        result.report_error, result.report_error_kind = one_line(exc), "input"
     except Exception as exc:  # results are written; a report failure must not lose them
-        result.report_error = f"{type(exc).__name__}: {exc}"
+        result.report_error = f"{type(exc).__name__}: {one_line(exc)}"
 
 
 # -- items ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,22 @@ def tiny_dataset(root: Path, scenes: int = 3, levels: int = 3, size: tuple[int, 
             lines.append(f"{name},ref{scene}.png,{6 - level},AWGN,{level},scene{scene}")
     (root / "scores.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+@contextmanager
+def registered(*classes: type) -> Iterator[None]:
+    """Metric classes registered in this process for the duration (as if installed)."""
+    from iqabench import registry
+
+    known = registry.entries()
+    previous = {cls.name: known.get(cls.name) for cls in classes}
+    for cls in classes:
+        known[cls.name] = registry.MetricEntry(cls.name, cls.__qualname__, "tests", _class=cls)
+    try:
+        yield
+    finally:
+        for name, entry in previous.items():
+            if entry is None:
+                known.pop(name, None)
+            else:
+                known[name] = entry

@@ -150,28 +150,17 @@ def test_no_reference_metrics_ignore_missing_or_mismatched_references(tmp_path: 
     root = tiny_dataset(tmp_path / "data")
     (root / "ref0.png").unlink()  # scene 0 loses its reference
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "ref1.png")  # scene 1: wrong size
-    from conftest import REPO
+    from conftest import REPO, registered
 
     sys.path.insert(0, str(REPO / "tests" / "plugin_example"))
     try:
         from iqabench_example_plugin import MeanGradientSharpness
     finally:
         sys.path.pop(0)
-    from iqabench import registry
-
-    entry = registry.MetricEntry("example-sharpness", "test", "test", _class=MeanGradientSharpness)
-    registry.entries()["example-sharpness"] = entry
-    try:
-        result = api.run(
-            ["example-sharpness", "psnr"],
-            "csv",
-            data_root=root,
-            out=tmp_path / "out",
-            splits=0,
-            bootstrap=0,
-        )
-    finally:
-        del registry.entries()["example-sharpness"]
+    with registered(MeanGradientSharpness):
+        names = ["example-sharpness", "psnr"]
+        options = {"splits": 0, "bootstrap": 0}
+        result = api.run(names, "csv", data_root=root, out=tmp_path / "out", **options)
     sharpness, psnr = (result.summary["metrics"][n] for n in ("example-sharpness", "psnr"))
     assert sharpness["n_scored"] == 9 and sharpness["n_failed"] == 0
     assert psnr["n_scored"] == 3 and psnr["n_failed"] == 6

@@ -183,6 +183,8 @@ def _exit_code(result) -> int:  # noqa: ANN001 - RunResult
     failures (of a metric, an item or the report), else 0."""
     if result.input_failures or (result.skipped and result.explicit):
         return 2
+    if result.report_error_kind == "input":
+        return 2
     if result.failed or result.internal_failures or result.report_error:
         return 1
     return 0

@@ -235,6 +235,9 @@ class BRISQUELive(Metric):
         self._svr: LibSVMRegressor | None = None
 
     def model_files(self) -> list[Path]:
+        """The LIVE model and ranges, read now: a broken file stops the metric, once, named."""
+        if self._svr is None:
+            self._svr = live_regressor()
         return [resolve(LIVE_MODEL), resolve(LIVE_RANGE)]
 
     def score(

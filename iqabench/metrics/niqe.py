@@ -151,13 +151,15 @@ def load_pristine_model(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             mu = np.asarray(data["mu"], dtype=np.float64).ravel()
             cov = np.asarray(data["cov"], dtype=np.float64)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # numpy raises many kinds (BadZipFile, EOFError...) for a damaged file
         raise UserError(f"not a NIQE model (npz with mu and cov): {path} ({exc})") from None
     if mu.shape != (N_FEATURES,) or cov.shape != (N_FEATURES, N_FEATURES):
         raise UserError(
             f"NIQE model {path} has mu {mu.shape} and cov {cov.shape}; "
             f"expected ({N_FEATURES},) and ({N_FEATURES}, {N_FEATURES})"
         )
+    if not (np.isfinite(mu).all() and np.isfinite(cov).all()) or not cov.any():
+        raise UserError(f"NIQE model {path} has non-finite or all-zero values")
     return mu, cov
 
 
@@ -207,7 +209,9 @@ class NIQE(Metric):
 
     def model_files(self) -> list[Path]:
         """The original pristine model when no ``model`` file is given (that one is hashed as
-        a file parameter)."""
+        a file parameter). Reads the model in use, so that a broken one stops the metric here,
+        once, naming the file."""
+        self.pristine_model()
         return [] if self.params["model"] else [resolve(PRISTINE_MODEL)]
 
     def pristine_model(self) -> tuple[np.ndarray, np.ndarray]:

@@ -54,9 +54,10 @@ def _check(stat: str, formats: Iterable[str]) -> list[str]:
 
 
 def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
+    """Write ``text`` atomically (a full disk never leaves a truncated report)."""
+    from ..results import write_text_atomically
+
+    return write_text_atomically(path, text)
 
 
 def _write_tables(tables: Sequence[Table], folder: Path, formats: Sequence[str]) -> list[Path]:
