@@ -81,6 +81,12 @@ class Metric(ABC):
     #: them on a machine without one, and says so).
     gpu_recommended: ClassVar[bool] = False
     trainable: ClassVar[bool] = False
+    #: How the conformance suite (:func:`iqabench.testing.check_metric`) exercises this metric:
+    #: ``params`` (tiny settings: fewer epochs, a small network, a random-initialised backbone),
+    #: ``size`` (``(height, width)`` of its test images, default ``(96, 128)``) and, for a
+    #: :class:`LearnedMetric`, ``fit`` (True: train it on a dozen tiny images and check its
+    #: scores; default False: only its interface and :class:`NotFittedError` are checked).
+    conformance: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.default_params))

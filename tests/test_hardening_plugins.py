@@ -191,6 +191,27 @@ def test_an_installed_plugin_is_not_shadowed_by_a_module_in_the_working_folder(
         assert not (work / "imported").exists(), argv
 
 
+def test_an_installed_plugin_ships_its_own_card(tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import REPO
+
+    site = tmp_path / "site"
+    package = REPO / "tests" / "plugin_example" / "iqabench_example_plugin"
+    shutil.copytree(package, site / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+    info = site / "iqabench_example_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: iqabench-example-plugin\n")
+    (info / "entry_points.txt").write_text(
+        "[iqabench.metrics]\nexample-sharpness = iqabench_example_plugin:MeanGradientSharpness\n"
+    )
+    done = subprocess.run(
+        iqabench_argv("list", "metrics"), capture_output=True, text=True, env=plugin_env(site)
+    )
+    (row,) = [line for line in done.stdout.splitlines() if "example-sharpness" in line]
+    assert "properties" in row and "iqabench-example-plugin" in row
+
+
 # -- (6) a plugin's exit or hang fails that metric; the run goes on -----------------------------
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_plugin_that_exits_or_hangs_fails_its_metric_and_the_run_goes_on(
