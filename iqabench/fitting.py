@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from .data.items import Item
-from .errors import UserError
-from .imageio import load_for_metric
 from .metric import FeatureMetric, LabelledImage, LearnedMetric
 from .progress import Task
 from .protocol import Split, validation_split
@@ -78,66 +76,55 @@ def learned_predictions(
     bar: Task,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Train a fresh model per split on its training scenes (with a content-disjoint
-    validation hold-out for model selection) and predict its test items."""
+    validation hold-out for model selection) and predict its test items.
+
+    The metric receives paths (:class:`~iqabench.metric.LabelledImage`), never decoded pixels,
+    and the test items with their quality hidden; images it cannot read are left out of the
+    split with one note."""
     contents = [item.content for item in items]
+
+    def records(indices: Sequence[int]) -> list[LabelledImage]:
+        return [labelled(items[i]) for i in indices if items[i].id in usable]
 
     def fit_and_predict(split: Split) -> tuple[Predictions, list[str]]:
         train_idx, valid_idx = validation_split(
             split.train, contents, fraction=0.2, seed=seed + split.index
         )
-        unreadable: list[str] = []
-        train = _labelled(
-            metric, [items[i] for i in train_idx if items[i].id in usable], unreadable
-        )
-        validation = _labelled(
-            metric, [items[i] for i in valid_idx if items[i].id in usable], unreadable
-        )
-        metric.fit(train, validation, seed=seed + split.index)
+        metric.left_out.clear()
+        metric.fit(records(train_idx), records(valid_idx), seed=seed + split.index)
         test = [items[i] for i in split.test if items[i].id in usable]
-        predicted: Predictions = {}
-        for start in range(0, len(test), max(1, metric.batch_size)):
-            chunk, images, refs = [], [], []
-            for item in test[start : start + metric.batch_size]:
-                try:
-                    image, ref = load_for_metric(item.image, metric.colour, item.ref)
-                except UserError as exc:
-                    unreadable.append(str(exc))
-                    continue
-                chunk.append(item)
-                images.append(image)
-                refs.append(ref)
-            if not chunk:
-                continue
-            values = metric.score(images, refs if metric.full_reference else None)
-            for item, value in zip(chunk, values, strict=True):
-                predicted[keys[item.id]] = float(value)
+        values = metric.predict([labelled(item).unlabelled() for item in test])
+        predicted: Predictions = {
+            keys[item.id]: float(value)
+            for item, value in zip(test, values, strict=True)
+            if np.isfinite(value)
+        }
         notes = list(metric.notes())
-        if unreadable:
+        if metric.left_out:
             notes.append(
-                f"split {split.index}: {len(unreadable)} unreadable image(s) left out, e.g. "
-                f"{unreadable[0]}"
+                f"split {split.index}: {len(metric.left_out)} unreadable image(s) left out, "
+                f"e.g. {metric.left_out[0]}"
+            )
+        elif len(predicted) < len(test):
+            notes.append(
+                f"split {split.index}: {len(test) - len(predicted)} test image(s) got no finite "
+                "prediction and were left out"
             )
         return predicted, notes
 
     return _per_split(store, key, items, keys, splits, seed, bar, fit_and_predict)
 
 
-def _labelled(
-    metric: LearnedMetric, items: Sequence[Item], unreadable: list[str]
-) -> list[LabelledImage]:
-    """The items' prepared images with their quality; unreadable ones are left out and their
-    errors appended to ``unreadable``."""
-    labelled = []
-    for item in items:
-        try:
-            image, ref = load_for_metric(item.image, metric.colour, item.ref)
-        except UserError as exc:
-            unreadable.append(str(exc))
-            continue
-        labelled.append(
-            LabelledImage(image=image, quality=item.quality, content=item.content, ref=ref)
-        )
-    return labelled
+def labelled(item: Item) -> LabelledImage:
+    """An item as a learned metric receives it: paths, quality and what is known of it."""
+    return LabelledImage(
+        image=item.image,
+        quality=item.quality,
+        content=item.content,
+        ref=item.ref,
+        distortion=item.distortion,
+        level=item.level,
+    )
 
 
 def _per_split(

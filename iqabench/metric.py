@@ -9,7 +9,8 @@ dataset. Three kinds exist:
 * :class:`FeatureMetric`: a regressor over per-image features (BRISQUE, GM-LOG, SCIQA...). The
   runner computes ``features`` once per image and caches them, then ``fit``/``predict`` per split.
 * :class:`LearnedMetric`: a model trained end to end on images (deep networks); the runner calls
-  ``fit`` on each split's training images and ``score`` on its test images.
+  ``fit`` on each split's training images and ``predict`` on its test images, both given as
+  paths (:class:`LabelledImage`) that the metric reads itself.
 
 Trainable metrics are always fitted on *quality* (higher is better, whatever the dataset's own
 score direction), so their predictions are higher-is-better.
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -232,12 +234,20 @@ class FeatureMetric(Metric):
 
 @dataclass(frozen=True)
 class LabelledImage:
-    """One training image for a :class:`LearnedMetric`: pixels, quality and scene id."""
+    """One image for a :class:`LearnedMetric`: where it is (and its reference), its quality
+    (NaN when the metric must predict it) and what the dataset knows about it. Pixels are read
+    by the metric, so that training memory does not grow with the dataset."""
 
-    image: np.ndarray
+    image: Path
     quality: float
     content: str
-    ref: np.ndarray | None = None
+    ref: Path | None = None
+    distortion: str | None = None
+    level: int | None = None
+
+    def unlabelled(self) -> LabelledImage:
+        """The same image with its quality hidden (NaN), as the images to predict are given."""
+        return replace(self, quality=math.nan)
 
 
 class LearnedMetric(Metric):
@@ -245,11 +255,20 @@ class LearnedMetric(Metric):
 
     The runner calls :meth:`fit` with each split's training images (the test images never reach
     it; ``validation`` is drawn from the training scenes for model selection), then
-    :meth:`score` on the test images. A model given a checkpoint parameter scores unfitted.
+    :meth:`predict` on the test images (their quality hidden). Both receive
+    :class:`LabelledImage` records, paths rather than pixels: the metric reads them (through
+    :meth:`read`, or a streaming loader of its own). An image it cannot read is left out, its
+    one-line error appended to :attr:`left_out` (the runner reports them with the split). A model
+    given a checkpoint parameter scores unfitted.
     """
 
     trainable: ClassVar[bool] = True
     higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        #: One-line errors of the images left out since the runner last cleared the list.
+        self.left_out: list[str] = []
 
     @abstractmethod
     def fit(
@@ -259,6 +278,34 @@ class LearnedMetric(Metric):
         seed: int = 0,
     ) -> LearnedMetric:
         """Train on ``train``, select the model on ``validation``; return self."""
+
+    def predict(self, items: Sequence[LabelledImage]) -> np.ndarray:
+        """One score per item, NaN for an item that cannot be read (its error goes to
+        :attr:`left_out`). The default reads each image and calls :meth:`score` in batches."""
+        scores = np.full(len(items), np.nan)
+        step = max(1, self.batch_size)
+        for start in range(0, len(items), step):
+            chunk = list(range(start, min(start + step, len(items))))
+            read = {i: self.read(items[i]) for i in chunk}
+            ok = [i for i in chunk if read[i] is not None]
+            if not ok:
+                continue
+            images = [read[i][0] for i in ok]  # type: ignore[index]
+            refs = [read[i][1] for i in ok]  # type: ignore[index]
+            scores[ok] = self.score(images, refs if self.full_reference else None)
+        return scores
+
+    def read(self, item: LabelledImage) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The item's image (and reference) prepared for this metric's ``colour``, or None when
+        it cannot be read (its error appended to :attr:`left_out`)."""
+        from .errors import UserError
+        from .imageio import load_for_metric
+
+        try:
+            return load_for_metric(item.image, self.colour, item.ref)
+        except UserError as exc:
+            self.left_out.append(str(exc))
+            return None
 
     def requires_fit(self) -> bool:
         """False when the metric was given a trained model (e.g. a checkpoint) and scores as is."""

@@ -64,8 +64,9 @@ class MeanBrightnessLearner(LearnedMetric):
         self, train: Sequence[LabelledImage], validation: Sequence[LabelledImage], seed: int = 0
     ):  # noqa: ANN201
         self.seen.append({x.content for x in [*train, *validation]})
-        means = np.array([x.image.mean() for x in train])
-        self.line = np.polyfit(means, [x.quality for x in train], 1)
+        read = [(x, self.read(x)) for x in train]
+        means = np.array([pixels[0].mean() for _, pixels in read if pixels is not None])
+        self.line = np.polyfit(means, [x.quality for x, pixels in read if pixels is not None], 1)
         return self
 
     def score(self, images, refs=None) -> np.ndarray:  # noqa: ANN001

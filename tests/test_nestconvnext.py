@@ -28,7 +28,6 @@ from iqabench.models.backbones import resolve_backbone
 from iqabench.models.layers import L2Pool, NestLevel
 from iqabench.models.nestconvnext import FULL, LITE, NestConvNeXtIQANet, parameter_count
 from iqabench.train.checkpoint import FORMAT, read_checkpoint
-from iqabench.train.loop import train
 
 PUBLISHED_PARAMETERS = 300.9e6
 FULL_PARAMETERS = 299_885_002
@@ -54,9 +53,22 @@ def thermal_like(scene: int, level: int, shape: tuple[int, int] = (96, 128)) -> 
     return np.clip(field + 25.0 * level * noise, 0, 255)
 
 
-def labelled(scenes: range) -> list[LabelledImage]:
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The thermal-like images of scenes 0..3 (levels 0..2) as 8-bit PNG files."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("nestconvnext-images")
+    for scene in range(4):
+        for level in range(3):
+            pixels = np.rint(thermal_like(scene, level)).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"scene{scene}_{level}.png")
+    return folder
+
+
+def labelled(folder: Path, scenes: range) -> list[LabelledImage]:
     return [
-        LabelledImage(thermal_like(s, level), quality=5.0 - 2.0 * level, content=f"scene{s}")
+        LabelledImage(folder / f"scene{s}_{level}.png", 5.0 - 2.0 * level, f"scene{s}")
         for s in scenes
         for level in range(3)
     ]
@@ -66,11 +78,13 @@ LITE_PARAMS = {"epochs": 2, "batch_size": 4, "lr": 1e-4, "train_crops": 2, "crop
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[NestConvNeXtLiteIQA, Path]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, image_dir: Path
+) -> tuple[NestConvNeXtLiteIQA, Path]:
     """The lite metric fitted for two epochs on two scenes (one more for validation)."""
     work = tmp_path_factory.mktemp("nestconvnext-work")
     metric = NestConvNeXtLiteIQA(**LITE_PARAMS, work_dir=str(work))
-    metric.fit(labelled(range(2)), labelled(range(2, 3)), seed=0)
+    metric.fit(labelled(image_dir, range(2)), labelled(image_dir, range(2, 3)), seed=0)
     (run_dir,) = work.iterdir()
     return metric, run_dir
 
@@ -128,10 +142,11 @@ def test_lite_model_is_narrower_and_scores_any_multiple_of_32() -> None:
 
 def test_cards_describe_the_metrics() -> None:
     from iqabench.cards import metric_card
-    from iqabench.metrics.nestconvnext import VARIANTS
 
     counts = {"nestconvnext": FULL_PARAMETERS, "nestconvnext-lite": LITE_PARAMETERS}
-    for name, cls in VARIANTS.items():
+    for cls in (NestConvNeXtIQA, NestConvNeXtLiteIQA):
+        name = cls.name
+        assert cls().parameter_counts() == (counts[name], counts[name])
         card = metric_card(name)
         assert card["parameters"] == dict(cls.default_params)
         assert card["implementation"]["entry_point"] == f"{cls.__module__}:{cls.__name__}"
@@ -151,7 +166,9 @@ def test_training_lowers_the_loss_and_writes_the_run(trained) -> None:
     header = (run_dir / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("epoch,lr,train_loss,train_srocc,val_srocc,val_plcc")
     best = read_checkpoint(run_dir / "best.pt")
-    assert best["kind"] == "model" and best["model_config"]["name"] == "nestconvnext-lite"
+    assert best["kind"] == "model" and best["metric"] == "nestconvnext-lite"
+    assert best["architecture"]["name"] == "nestconvnext-lite"
+    assert best["backbone"]["backbone"] == "resnet50"
     assert read_checkpoint(run_dir / "last.pt")["epoch"] == 2
     notes = " ".join(metric.notes())
     assert "not the published" in notes
@@ -159,23 +176,18 @@ def test_training_lowers_the_loss_and_writes_the_run(trained) -> None:
         assert "RANDOM initialisation" in notes
 
 
-def test_resume_continues_exactly(trained, tmp_path: Path) -> None:
-    metric, run_dir = trained
+def test_resume_continues_exactly(trained, image_dir: Path, tmp_path: Path) -> None:
+    _, run_dir = trained
     uninterrupted = json.loads((run_dir / "metrics.json").read_text())["epochs"]
-    config = metric.train_config(seed=int(metric.params["seed"]))
-    train_set, held_out = _image_sets(labelled(range(2)), labelled(range(2, 3)))
-    config.epochs = 1
-    train(LITE, config, train_set, held_out, out_dir=tmp_path)
-    config.epochs = 2
-    resumed = train(
-        LITE, config, train_set, held_out, out_dir=tmp_path, resume=tmp_path / "last.pt"
-    )
-    assert [r.epoch for r in resumed.history] == [1, 2]
-    for mine, theirs in zip(resumed.history, uninterrupted, strict=True):
+    sides = labelled(image_dir, range(2)), labelled(image_dir, range(2, 3))
+    NestConvNeXtLiteIQA(**{**LITE_PARAMS, "epochs": 1}).train_model(*sides, out_dir=tmp_path)
+    resumed = NestConvNeXtLiteIQA(**LITE_PARAMS).train_model(*sides, out_dir=tmp_path, resume=True)
+    assert [r.epoch for r in resumed.final.history] == [1, 2]
+    for mine, theirs in zip(resumed.final.history, uninterrupted, strict=True):
         assert mine.train_loss == pytest.approx(theirs["train_loss"], rel=1e-5)
-    config.seed += 1
+    reseeded = NestConvNeXtLiteIQA(**LITE_PARAMS, seed=2031)
     with pytest.raises(UserError, match="seed"):
-        train(LITE, config, train_set, held_out, out_dir=tmp_path, resume=tmp_path / "last.pt")
+        reseeded.train_model(*sides, out_dir=tmp_path, resume=True)
 
 
 def test_checkpoint_scores_like_the_fitted_metric(trained, tmp_path: Path) -> None:
@@ -234,7 +246,7 @@ def test_train_command_runs_a_content_split(tmp_path: Path) -> None:
         "--test-fraction", "0.34", "--val-fraction", "0.5", "--out", str(out),
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
-    assert results["schema"] == "iqabench.train/1"
+    assert results["schema"] == "iqabench.train/2"
     split = results["split"]
     assert [split[side]["images"] for side in ("train", "validation", "test")] == [3, 3, 3]
     sides = [set(split[side]["contents"]) for side in ("train", "validation", "test")]
@@ -263,31 +275,19 @@ def test_checkpoint_loading_refuses_objects_and_strangers(tmp_path: Path) -> Non
         read_checkpoint(hostile)
     stranger = tmp_path / "stranger.pt"
     torch.save({"weights": torch.zeros(2)}, stranger)
-    with pytest.raises(UserError, match="not an iqabench NestConvNeXt-IQA checkpoint"):
+    with pytest.raises(UserError, match="not an iqabench deep-model checkpoint"):
         read_checkpoint(stranger)
     with pytest.raises(UserError, match="not found"):
         read_checkpoint(tmp_path / "missing.pt")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
-def test_full_model_refuses_to_train_on_cpu_unless_asked() -> None:
-    from iqabench.train.loop import TrainConfig
-
-    train_set, _ = _image_sets(labelled(range(1)), [])
+def test_full_model_refuses_to_train_on_cpu_unless_asked(image_dir: Path) -> None:
     with pytest.raises(UserError, match="--device cpu"):
-        train(FULL, TrainConfig(epochs=1), train_set)
+        NestConvNeXtIQA(epochs=1).train_model(labelled(image_dir, range(1)), [])
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _image_sets(train_items, validation_items):
-    from iqabench.train.data import ImageSet
-
-    def to_set(items):
-        return ImageSet.from_images([i.image for i in items], [i.quality for i in items], 512)
-
-    return to_set(train_items), to_set(validation_items)
 
 
 def _cli(command: str, *arguments: str) -> str:

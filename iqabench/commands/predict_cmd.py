@@ -1,8 +1,10 @@
-"""``iqabench predict``: score images with a trained NestConvNeXt-IQA checkpoint.
+"""``iqabench predict``: score images with a trained deep-model checkpoint.
 
-Each score is the mean prediction over random 224x224 crops (10 by default) of the image
-resized to 512x512, on the quality scale the model was trained on (higher is better). The crops
-are drawn from the image and the checkpoint's seed, so a score is reproducible.
+The checkpoint names its metric; the network is rebuilt through the registry and loaded (tensors
+and plain data only). Each score is the mean prediction over the model's evaluation samples
+(random crops for most models), on the quality scale the model was trained on (higher is
+better). The samples are drawn from the image and the checkpoint's seed, so a score is
+reproducible. A full-reference model needs one ``--ref`` per image.
 """
 
 from __future__ import annotations
@@ -11,25 +13,32 @@ import argparse
 from typing import Any
 
 from ._options import positive_int
-from .train_cmd import MODELS
 
 
 def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         name,
-        help="score images with a trained NestConvNeXt-IQA checkpoint",
-        description="Score images with a checkpoint written by `iqabench train` (best.pt or "
-        "last.pt): the mean over random crops, higher is better. Prints SCORE<TAB>IMAGE.",
+        help="score images with a trained deep-model checkpoint",
+        description="Score images with a checkpoint written by `iqabench train` or a run "
+        "(best.pt or last.pt): the mean over the model's evaluation samples, higher is "
+        "better. Prints SCORE<TAB>IMAGE.",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     parser.add_argument("--checkpoint", required=True, metavar="CKPT")
     parser.add_argument(
-        "--model", choices=MODELS, help="check that the checkpoint holds this model"
+        "--ref",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="reference of each image, in order (full-reference models)",
     )
-    parser.add_argument("--crops", type=positive_int, default=10, help="crops per image (10)")
+    parser.add_argument("--model", metavar="NAME", help="check that the checkpoint holds it")
+    parser.add_argument(
+        "--crops", type=positive_int, help="samples per image (default: as in validation)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto")
-    parser.add_argument("--batch-size", type=positive_int, default=40, help="crops per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=40, help="samples per batch")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
     parser.set_defaults(handler=run)
     return parser
@@ -37,30 +46,45 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import math
     import sys
+    from pathlib import Path
 
-    from ..imageio import load_for_metric
-    from ..train.checkpoint import load_for_inference
-    from ..train.data import prepare_image
-    from ..train.inference import predict
+    from ..errors import UserError
+    from ..metric import LabelledImage
+    from ..metrics._deep import deep_metric_class
+    from ..train.checkpoint import read_checkpoint
 
-    trained, runtime = load_for_inference(args.checkpoint, args.model, args.device, args.precision)
-    size, crop = trained.config.resize, trained.config.crop
-    prepared = [prepare_image(load_for_metric(path, "grey")[0], size) for path in args.images]
-    scores = predict(
-        trained.net,
-        prepared,
-        runtime,
-        crops=args.crops,
-        crop=crop,
-        seed=trained.seed,
+    meta = read_checkpoint(args.checkpoint, mmap=True)
+    name = str(meta["metric"])
+    if args.model is not None and args.model.strip().lower() != name:
+        raise UserError(f"{args.checkpoint} holds a {name} model, not {args.model}")
+    cls = deep_metric_class(name)
+    if cls.full_reference and len(args.ref) != len(args.images):
+        raise UserError(f"{name} is full-reference: give one --ref per image")
+    if not cls.full_reference and args.ref:
+        raise UserError(f"{name} is no-reference: it takes no --ref")
+    crops = args.crops or int(meta["stage"]["recipe"]["eval_samples"])
+    metric = cls(
+        checkpoint=args.checkpoint,
+        crops=crops,
+        device=args.device,
+        precision=args.precision,
         batch_size=args.batch_size,
     )
-    for note in trained.meta.get("notes", []):
+    refs = [Path(r) for r in args.ref] or [None] * len(args.images)
+    items = [
+        LabelledImage(Path(image), math.nan, "", ref)
+        for image, ref in zip(args.images, refs, strict=True)
+    ]
+    scores = metric.predict(items)
+    if metric.left_out:
+        raise UserError(metric.left_out[0])
+    for note in metric.notes():
         print(f"iqabench: note: {note}", file=sys.stderr)
     if args.json:
         rows = [{"image": p, "score": float(s)} for p, s in zip(args.images, scores, strict=True)]
-        print(json.dumps({"model": trained.config.name, "scores": rows}, indent=2))
+        print(json.dumps({"model": name, "scores": rows}, indent=2))
     else:
         for path, score in zip(args.images, scores, strict=True):
             print(f"{score:.6f}\t{path}")

@@ -44,7 +44,8 @@ from .layers import DASB, L2Pool, NestLevel
 
 @dataclass(frozen=True)
 class NestConvNeXtConfig:
-    """Architecture and input geometry of one NestConvNeXt-IQA variant."""
+    """Architecture of one NestConvNeXt-IQA variant (its input geometry, 224x224 crops of
+    images resized to 512x512, is the metric's input spec; any multiple of 32 works)."""
 
     name: str
     #: Decoder width of levels 1..4 (the growth rate of each level's dense layers). The full
@@ -56,15 +57,6 @@ class NestConvNeXtConfig:
     dropout: float = 0.1
     attention_expansion: int = 2
     attention_reduction: int = 8
-    #: Images are resized to ``resize`` x ``resize`` and cut into ``crop`` x ``crop`` crops.
-    resize: int = 512
-    crop: int = 224
-    #: Whether training needs a GPU to finish in reasonable time (CPU only when asked).
-    gpu_recommended: bool = True
-
-    def __post_init__(self) -> None:
-        if self.crop % 32 or self.crop > self.resize:
-            raise ValueError("crop must be a multiple of 32 and no larger than resize")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,10 +73,7 @@ class NestConvNeXtConfig:
 #: The published model (299,885,002 parameters; the reference module counts 300,868,810).
 FULL = NestConvNeXtConfig(name="nestconvnext")
 #: A narrow decoder (64/128/256/512) for CPU tests and demos; the backbone is unchanged.
-LITE = NestConvNeXtConfig(
-    name="nestconvnext-lite", widths=(64, 128, 256, 512), gpu_recommended=False
-)
-CONFIGS: dict[str, NestConvNeXtConfig] = {FULL.name: FULL, LITE.name: LITE}
+LITE = NestConvNeXtConfig(name="nestconvnext-lite", widths=(64, 128, 256, 512))
 
 
 class NestConvNeXtIQANet(nn.Module):

@@ -1,31 +1,36 @@
-"""NestConvNeXt-IQA checkpoints: tensors and plain data only, read with ``weights_only=True``.
+"""Deep-model checkpoints: one format for every model, tensors and plain data only, read with
+``weights_only=True`` and rebuilt through the metric registry.
 
-Two kinds share one format (``"format": "iqabench.nestconvnext/1"``):
+Every checkpoint (``"format": "iqabench.deep/1"``) records the metric's registry name, its
+architecture configuration, the backbone's provenance (which ImageNet file, or random
+initialisation), the input spec, the stage and its recipe, the seed, the training data's
+fingerprint and the notes. Two kinds share the format:
 
-* ``best.pt`` (``kind: "model"``): the selected weights, the architecture, the recipe, the
-  epoch and its validation figures. What ``iqabench predict`` and the metric load.
-* ``last.pt`` (``kind: "training"``): also the optimiser, scheduler, loss-scaler and RNG states
-  and the per-epoch history, written after every epoch so that training can resume.
+* ``best.pt`` (``kind: "model"``): the kept weights, their epoch and validation figures. What
+  ``iqabench predict``, ``--checkpoint METRIC=PATH`` and the metrics' ``checkpoint`` load.
+* ``last.pt`` (``kind: "training"``): also the optimiser, loss-scaler and RNG states and the
+  per-epoch history, written after every epoch so that training can resume.
 
 A results folder is never trusted to hold code: loading goes through torch's restricted
-unpickler (``weights_only=True``), which accepts tensors, numbers, strings, lists and dicts.
+unpickler (``weights_only=True``), which accepts tensors, numbers, strings, lists and dicts; the
+network is rebuilt by the registered metric class the checkpoint names (installed code only).
 Files are written to a temporary name and renamed, so a crash never leaves half a checkpoint.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import UserError
-from ..models.nestconvnext import NestConvNeXtConfig, NestConvNeXtIQANet
-from .runtime import Runtime, resolve_runtime
 
-FORMAT = "iqabench.nestconvnext/1"
+FORMAT = "iqabench.deep/1"
+#: What every checkpoint of :data:`FORMAT` holds (checked on reading, so that a forged or
+#: damaged file is one line naming it, not a KeyError).
+REQUIRED_KEYS = ("metric", "architecture", "model")
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -49,51 +54,13 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     except Exception as exc:  # corrupt, truncated or carrying objects beyond plain data
         raise UserError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not an iqabench NestConvNeXt-IQA checkpoint ({FORMAT})")
+        raise UserError(f"{path} is not an iqabench deep-model checkpoint ({FORMAT})")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise UserError(f"checkpoint {path} has the {FORMAT} tag but no {missing[0]!r} entry")
     return payload
 
 
-@dataclass
-class TrainedModel:
-    """A network restored from a checkpoint, with what the checkpoint says about it."""
-
-    net: NestConvNeXtIQANet
-    config: NestConvNeXtConfig
-    meta: dict[str, Any]
-    path: Path
-
-    @property
-    def seed(self) -> int:
-        return int(self.meta.get("recipe", {}).get("seed", 0))
-
-
-def load_trained(path: str | Path, expected: str | None = None) -> TrainedModel:
-    """Build the network a checkpoint describes and load its weights (no ImageNet file needed).
-
-    ``expected`` is the model name the caller wants (``nestconvnext`` or
-    ``nestconvnext-lite``); a checkpoint of the other one is refused with one line.
-    """
-    payload = read_checkpoint(path)
-    config = NestConvNeXtConfig.from_dict(payload["model_config"])
-    if expected is not None and config.name != expected:
-        raise UserError(f"{path} holds a {config.name} model, not {expected}")
-    net = NestConvNeXtIQANet(config)
-    try:
-        net.load_state_dict(payload["model"], strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise UserError(f"checkpoint {path} does not fit {config.name}: {first}") from None
-    meta = {k: v for k, v in payload.items() if k not in ("model", "optimizer", "scheduler")}
-    return TrainedModel(net, config, meta, Path(path))
-
-
-def load_for_inference(
-    path: str | Path, expected: str | None, device: str, precision: str
-) -> tuple[TrainedModel, Runtime]:
-    """:func:`load_trained`, moved to the requested device (the CPU is allowed: no training)."""
-    trained = load_trained(path, expected)
-    runtime = resolve_runtime(device, precision, model_name=trained.config.name, training=False)
-    trained.net.to(runtime.device)
-    if runtime.channels_last:
-        trained.net.to(memory_format=torch.channels_last)
-    return trained, runtime
+def checkpoint_metric(path: str | Path) -> str:
+    """The registry name of the metric a checkpoint holds (its tensors are not read)."""
+    return str(read_checkpoint(path, mmap=True)["metric"])

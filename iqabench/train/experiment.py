@@ -1,4 +1,4 @@
-"""One NestConvNeXt-IQA experiment on a dataset: split, train, select, test, write results.
+"""One deep-model experiment on a dataset: split, train, select, test, write results.
 
 The default protocol splits by reference scene: 80% of the scenes train (20% of those held out
 for validation, i.e. model selection) and 20% test, so no scene is seen on both sides. The
@@ -6,9 +6,11 @@ for validation, i.e. model selection) and 20% test, so no scene is seen on both 
 versions of one scene land on both sides; its figures are optimistic and are reported as such.
 In both modes the epoch is selected on validation only and the test split is scored once.
 
-A run folder holds ``best.pt``, ``last.pt``, ``metrics.csv``/``metrics.json`` (per epoch),
-``predictions.csv`` (the test items' predictions) and ``results.json`` (schema
-``iqabench.train/1``: split, recipe, selected epoch, test statistics, notes).
+A run folder holds ``best.pt``, ``last.pt``, ``metrics.csv``/``metrics.json`` (per epoch; a
+pretraining stage's under its own sub-folder), ``predictions.csv`` (the test items'
+predictions) and ``results.json`` (schema ``iqabench.train/2``: model and backbone, split,
+stages with their recipes, selected epoch, test statistics, notes). Any registered deep metric
+(:class:`~iqabench.metrics._deep.DeepMetric`) runs the same way.
 """
 
 from __future__ import annotations
@@ -16,24 +18,22 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import UserError
-from ..models.nestconvnext import NestConvNeXtConfig, parameter_count
-from .data import ImageSet, prepare_image
-from .inference import predict
-from .loop import TrainConfig, TrainResult, correlation, train
+from .trainer import TrainResult, correlation
 
 if TYPE_CHECKING:
-    from ..data.items import Dataset
+    from ..data.items import Dataset, Item
+    from ..metrics._deep import DeepMetric
     from ..progress import Progress
 
 SPLIT_MODES = ("content", "random")
-RESULTS_SCHEMA = "iqabench.train/1"
+RESULTS_SCHEMA = "iqabench.train/2"
 
 
 @dataclass(frozen=True)
@@ -77,77 +77,47 @@ def plan_split(
     return SplitPlan(mode, fit, held_out, split.test)
 
 
-def decode_images(
-    dataset: Dataset, indices: set[int], size: int, progress: Progress
-) -> dict[int, np.ndarray]:
-    """Read and prepare the listed items once (grey, resized to ``size`` x ``size``, uint8)."""
-    from ..imageio import load_for_metric
-
-    cache: dict[int, np.ndarray] = {}
-    with progress.task("decoding images", total=len(indices)) as bar:
-        for index in sorted(indices):
-            image, _ = load_for_metric(dataset.items[index].image, "grey")
-            cache[index] = prepare_image(image, size)
-            bar.advance(1)
-    return cache
-
-
 def run_experiment(
     dataset: Dataset,
-    model_config: NestConvNeXtConfig,
-    config: TrainConfig,
+    metric: DeepMetric,
     plan: SplitPlan,
-    images: dict[int, np.ndarray],
     out_dir: Path,
     *,
-    resume: Path | None = None,
+    resume: bool = False,
+    deterministic: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Train on ``plan.train``, select on ``plan.validation``, score ``plan.test``; write the
-    run folder and return the ``results.json`` content."""
+    """Train ``metric`` on ``plan.train``, select on ``plan.validation``, score ``plan.test``
+    once; write the run folder and return the ``results.json`` content."""
     from ..evaluate import evaluate
+    from ..fitting import labelled
 
     started = time.perf_counter()
-
-    def image_set(indices: np.ndarray) -> ImageSet:
-        pixels = [images[i] for i in indices]
-        size = model_config.resize
-        stacked = np.stack(pixels) if pixels else np.zeros((0, size, size), np.uint8)
-        return ImageSet(stacked, np.array([dataset.items[i].quality for i in indices]))
-
-    held_out = image_set(plan.validation)
-    result = train(
-        model_config,
-        config,
-        image_set(plan.train),
-        held_out if len(held_out) else None,
+    result = metric.train_model(
+        [labelled(dataset.items[i]) for i in plan.train],
+        [labelled(dataset.items[i]) for i in plan.validation],
         out_dir=out_dir,
         resume=resume,
         progress=progress,
+        deterministic=deterministic,
     )
     test_items = [dataset.items[i] for i in plan.test]
-    scores = predict(
-        result.net,
-        [images[i] for i in plan.test],
-        result.runtime,
-        crops=config.eval_crops,
-        crop=model_config.crop,
-        seed=config.seed,
-        batch_size=config.batch_size,
-    )
-    quality = np.array([item.quality for item in test_items])
+    scores = metric.predict([labelled(item).unlabelled() for item in test_items])
+    scored = np.isfinite(scores)
+    kept = [item for item, ok in zip(test_items, scored, strict=True) if ok]
+    quality = np.array([item.quality for item in kept])
     statistics = evaluate(
-        scores, quality, [item.distortion for item in test_items], seed=config.seed
+        scores[scored], quality, [item.distortion for item in kept], seed=int(metric.params["seed"])
     )
-    statistics["overall"]["plcc_linear"] = correlation("plcc", scores, quality)
-    write_predictions(out_dir / "predictions.csv", test_items, scores)
-    results = _results(dataset, model_config, config, plan, result, statistics)
+    statistics["overall"]["plcc_linear"] = correlation("plcc", scores[scored], quality)
+    write_predictions(out_dir / "predictions.csv", kept, scores[scored])
+    results = _results(dataset, metric, plan, result, statistics)
     results["seconds"] = time.perf_counter() - started
     (out_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     return results
 
 
-def write_predictions(path: Path, items: list[Any], scores: np.ndarray) -> None:
+def write_predictions(path: Path, items: list[Item], scores: np.ndarray) -> None:
     """One row per test item: its facts and the prediction (quality scale, higher is better)."""
     columns = ["item_id", "image", "content", "distortion", "level", "mos", "quality", "score"]
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -170,34 +140,41 @@ def write_predictions(path: Path, items: list[Any], scores: np.ndarray) -> None:
 
 def _results(
     dataset: Dataset,
-    model_config: NestConvNeXtConfig,
-    config: TrainConfig,
+    metric: DeepMetric,
     plan: SplitPlan,
     result: TrainResult,
     statistics: dict[str, Any],
 ) -> dict[str, Any]:
-    notes = list(result.notes)
+    from dataclasses import asdict
+
+    notes = list(dict.fromkeys([*result.notes, *metric.notes()]))
+    if metric.left_out:
+        notes.append(
+            f"{len(metric.left_out)} unreadable image(s) left out, e.g. {metric.left_out[0]}"
+        )
     if plan.mode == "random":
         notes.append(
             "image-level random split (the reference code's): distorted versions of one scene "
             "are on both sides, so the test figures are optimistic"
         )
-    if model_config.name != "nestconvnext":
-        notes.append(f"{model_config.name} is not the published NestConvNeXt-IQA configuration")
+    parameters, trainable = metric.parameter_counts()
+    meta = metric.trained_meta()
     return {
         "schema": RESULTS_SCHEMA,
         "model": {
-            "name": model_config.name,
-            "parameters": parameter_count(result.net),
-            "config": model_config.to_dict(),
-            "backbone_init": result.backbone_init,
+            "name": metric.name,
+            "published": metric.published,
+            "parameters": parameters,
+            "trainable_parameters": trainable,
+            "config": meta["architecture"],
+            "backbone": meta["backbone"],
         },
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_images": len(dataset)},
         "split": plan.describe(dataset.contents),
-        "recipe": config.recipe(),
+        "stages": [s.describe() for s in metric.stages()],
         "runtime": {"device": result.runtime.describe(), "precision": result.runtime.precision},
-        "selection": {"criterion": "validation SROCC", "best_epoch": result.best_epoch},
-        "validation": asdict(result.best),
+        "selection": {"criterion": "validation SROCC", "best_epoch": result.final.best_epoch},
+        "validation": asdict(result.final.best),
         "test": statistics,
         "notes": notes,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,

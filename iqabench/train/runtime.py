@@ -1,9 +1,10 @@
 """Where and how a model runs: device, mixed precision, memory layout, seeding.
 
-``device="auto"`` takes the first CUDA GPU. Without one, a model marked ``gpu_recommended``
-(the full NestConvNeXt-IQA) refuses to train rather than silently running for hours on the CPU:
-the user must ask for ``device="cpu"``. Mixed precision (``precision="auto"``) is bf16 autocast
-on GPUs that support it, fp16 with loss scaling on older ones, and fp32 on the CPU.
+``device="auto"`` takes the first CUDA GPU. Without one, a model that does not train on a CPU in
+reasonable time (a published full-size model) refuses to train rather than silently running for
+hours on the CPU: the user must ask for ``device="cpu"``. Mixed precision (``precision="auto"``)
+is bf16 autocast on GPUs that support it, fp16 with loss scaling on older ones, and fp32 on the
+CPU.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def resolve_runtime(
             raise UserError(
                 f"no CUDA GPU is visible (torch.cuda.is_available() is False): training "
                 f"{model_name} on the CPU would take many hours. Run on a GPU machine, ask for "
-                f"the CPU explicitly with --device cpu (metric parameter device=cpu), or use "
-                f"nestconvnext-lite"
+                f"the CPU explicitly with --device cpu (metric parameter device=cpu), or use a "
+                f"lite model (`iqabench list models`)"
             )
         else:
             chosen = torch.device("cpu")
