@@ -1,5 +1,8 @@
 """Shared test fixtures: the ../shared data beside the checkout, and an isolated environment.
 
+Where ../shared is absent the tests that need it are skipped, except in CI (``CI=true``), where
+the whole suite stops with one message instead: CI must never pass by skipping.
+
 Tests never touch the network: IQABENCH_ALLOW_DOWNLOAD is removed and model files come from
 ``../shared/weights`` through IQABENCH_WEIGHTS. The iqabench cache is a per-session temp folder.
 """
@@ -22,6 +25,19 @@ CALIBRATION = SHARED / "data" / "calibration"
 THERMAL_REAL = SHARED / "data" / "thermal-real"
 THERMAL_PRISTINE = SHARED / "data" / "thermal-pristine"
 SHARED_WEIGHTS = SHARED / "weights"
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``, as CI services and ``.ci/run`` set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def pytest_configure(config):  # noqa: ANN001 - pytest hook
+    if in_ci() and not SHARED.is_dir():
+        raise pytest.UsageError(
+            f"{SHARED} is missing: CI needs the test data beside the checkout (see README.md); "
+            "without it every calibration test would be skipped"
+        )
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001 - pytest hook

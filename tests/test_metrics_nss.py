@@ -170,9 +170,8 @@ def test_niqe_edge_cases(shared: Path) -> None:
 # --- weights ------------------------------------------------------------------------------------
 
 
-def test_missing_weights_raise_clear_error(
-    frame: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_weights_raise_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = np.random.default_rng(0).uniform(0, 255, (96, 96))  # needs no ../shared
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("IQABENCH_WEIGHTS", str(empty))
