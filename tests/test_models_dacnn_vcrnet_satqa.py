@@ -109,6 +109,21 @@ def test_frozen_branches_stay_frozen_and_in_evaluation_mode() -> None:
     assert not quality.backbone.training and not quality.encoder.training
 
 
+def test_a_pretraining_stage_unfreezes_its_branch_and_the_quality_stage_refreezes_it() -> None:
+    model = dacnn.DACNN(dacnn.LITE)
+    branch = model.unfreeze("sdanet")
+    model.train()
+    assert branch is model.sdanet and branch.training and not model.adanet.training
+    assert all(p.requires_grad for p in branch.parameters())
+    assert not any(p.requires_grad for p in model.adanet.parameters())
+    assert model.refreeze() is model
+    model.train()
+    assert not model.sdanet.training
+    assert not any(p.requires_grad for p in model.sdanet.parameters())
+    with pytest.raises(ValueError, match="fc1"):
+        model.unfreeze("fc1")
+
+
 def test_satqa_config_checks() -> None:
     assert satqa.FULL.stage_grids == (28, 14, 7)
     with pytest.raises(ValueError, match="sum to dim"):

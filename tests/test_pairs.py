@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from iqabench.data import load_dataset
 from iqabench.data.pairs import (
     PRISTINE_CLASS,
     DistortedPairs,
     PairConfig,
+    PairSamples,
     Reference,
     Step,
     class_index,
@@ -92,7 +94,7 @@ def test_pairs_are_reproducible_per_seed_epoch_and_index() -> None:
         p.steps for p in (other_seed[i] for i in range(6))
     ]
     steps = [first[i].steps for i in range(6)]
-    first.set_epoch(1)
+    first.epoch = 1
     assert [first[i].steps for i in range(6)] != steps
     with pytest.raises(IndexError):
         first[6]
@@ -127,6 +129,18 @@ def test_chains_use_distinct_types() -> None:
         assert pairs[index].label is None
 
 
+def test_pair_samples_are_the_trainers_dict_samples() -> None:
+    pairs = DistortedPairs(_references(), PairConfig(crop=CROP, target=None), seed=0, length=2)
+    samples = PairSamples(pairs, channels=3)
+    sample = samples[1]
+    assert set(sample) == {"image", "ref", "label"}
+    assert tuple(sample["image"].shape) == (3, CROP, CROP) and sample["image"].dtype == torch.uint8
+    np.testing.assert_array_equal(sample["ref"][2].numpy(), pairs[1].reference)
+    samples.epoch = 3
+    assert pairs.epoch == 3 and samples.epoch == 3
+    assert len(samples) == 2
+
+
 def test_collate_gives_float_tensors_on_the_display_scale() -> None:
     pairs = DistortedPairs(_references(), PairConfig(crop=CROP, target="ssim"), 0, 3)
     batch = collate_pairs([pairs[i] for i in range(3)])
@@ -158,7 +172,7 @@ def test_references_must_fit_the_crop_and_must_exist() -> None:
     with pytest.raises(DatasetError, match="scene0"):
         DistortedPairs(_references(1), PairConfig(crop=SIZE[0] + 1), seed=0, length=1)
     with pytest.raises(DatasetError, match="no references"):
-        references_of([LabelledImage(np.zeros(SIZE), 1.0, "a")])
+        references_of([LabelledImage(Path("a.png"), 1.0, "a")])
     with pytest.raises(UserError, match="full-reference"):
         DistortedPairs(_references(1), PairConfig(crop=CROP, target="niqe"), 0, 1)[0]
 
@@ -175,10 +189,7 @@ def test_pretraining_never_sees_a_test_scene(small_set: Path) -> None:
 
     from_split = split_references(dataset, split)
     train_items = [dataset.items[i] for i in split.train]
-    labelled = []
-    for item in train_items:
-        image, ref = load_for_metric(item.image, "grey", item.ref)
-        labelled.append(LabelledImage(image, item.quality, item.content, ref))
+    labelled = [LabelledImage(i.image, i.quality, i.content, i.ref) for i in train_items]
     from_fit = references_of(labelled)
     assert [r.digest for r in from_split] == [r.digest for r in from_fit]
     assert {r.content for r in from_split} == train_scenes

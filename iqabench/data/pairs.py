@@ -25,9 +25,14 @@ Interface (a map-style dataset, usable directly by ``torch.utils.data.DataLoader
     refs = references_of(train)                    # or split_references(dataset, split)
     pairs = DistortedPairs(refs, PairConfig(crop=224, levels="continuous"), seed=split_seed,
                            length=1000)
-    pairs.set_epoch(epoch)                         # a fresh draw per epoch (optional)
+    pairs.epoch = epoch                            # a fresh draw per epoch (optional)
     pair = pairs[i]                                # Pair: uint8 crops, steps, label, target
     batch = collate_pairs([pairs[i] for i in range(8)])   # PairBatch of torch tensors
+    samples = PairSamples(pairs, channels=3)       # dict samples for iqabench's trainer
+
+:class:`PairSamples` serves pairs as the deep-model trainer's stage data (see
+``docs/deep-models.md``): ``image`` (distorted) and ``ref`` as ``(C, h, w)`` ``uint8`` on
+0..255, ``target`` and ``label`` when the pairs have them; its ``epoch`` is the pairs'.
 
 Pair ``i`` of epoch ``e`` depends only on ``(seed, e, i)`` and the references, so pairs are
 reproducible and can be drawn in any order or worker. Crops are taken before the distortion is
@@ -39,8 +44,9 @@ arrives through its display window), and are distorted as 8-bit frames.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -88,46 +94,49 @@ class Reference:
         return hashlib.sha256(self.pixels.tobytes() + str(self.pixels.shape).encode()).hexdigest()
 
 
-def references_of(train: Sequence[LabelledImage]) -> list[Reference]:
-    """The distinct references of a metric's training images, sorted by content.
+def references_of(items: Sequence[LabelledImage]) -> list[Reference]:
+    """The distinct references of a metric's training records (read from disk), sorted by
+    scene.
 
-    These are the only pristine pixels a learned metric's ``fit`` receives, so pretraining on
-    them cannot see a test scene. Raises :class:`~iqabench.errors.DatasetError` when no
-    training image has a reference (a dataset without references, such as TIIQAD).
+    These are the only pristine images a learned metric's ``fit`` receives (and what a
+    pretraining stage's :class:`~iqabench.train.recipe.StageInputs` carries), so pretraining on
+    them cannot see a test scene. Raises :class:`~iqabench.errors.DatasetError` when no record
+    has a reference (a dataset without references, such as TIIQAD).
     """
-    found: dict[str, Reference] = {}
-    for labelled in train:
-        if labelled.ref is None:
-            continue
-        reference = Reference.of(labelled.content, labelled.ref)
-        found.setdefault(reference.digest, reference)
+    found = read_references((item.ref, item.content) for item in items if item.ref is not None)
     if not found:
         raise DatasetError(
             "pretraining needs pristine references, and none of the training images has one "
             "(this dataset has no references)"
         )
-    return sorted(found.values(), key=lambda r: (r.content, r.digest))
+    return found
 
 
 def split_references(dataset: Dataset, split: Split) -> list[Reference]:
-    """The distinct references of the training side of ``split`` of ``dataset`` (read from
-    disk); the test side's items are never opened."""
-    from ..imageio import read_image, to_metric_input
-
-    paths: dict[str, str] = {}
-    for index in split.train:
-        item = dataset.items[int(index)]
-        if item.ref is not None:
-            paths.setdefault(str(item.ref), item.content)
-    found: dict[str, Reference] = {}
-    for path, content in sorted(paths.items()):
-        reference = Reference.of(content, to_metric_input(read_image(path), "grey"))
-        found.setdefault(reference.digest, reference)
+    """The distinct references of the training side of ``split`` of ``dataset``; the test
+    side's items are never opened."""
+    items = [dataset.items[int(index)] for index in split.train]
+    found = read_references((item.ref, item.content) for item in items if item.ref is not None)
     if not found:
         raise DatasetError(
             f"dataset {dataset.name!r} has no reference image on the training side of split "
             f"{split.index}: pretraining needs pristine references"
         )
+    return found
+
+
+def read_references(paths: Iterable[tuple[str | Path, str]]) -> list[Reference]:
+    """The distinct images of ``(path, scene)`` pairs as grey references on the display scale
+    (a 16-bit one through its display window), sorted by scene; each file is read once."""
+    from ..imageio import read_image, to_metric_input
+
+    scenes: dict[str, str] = {}
+    for path, content in paths:
+        scenes.setdefault(str(path), str(content))
+    found: dict[str, Reference] = {}
+    for path, content in sorted(scenes.items()):
+        reference = Reference.of(content, to_metric_input(read_image(path), "grey"))
+        found.setdefault(reference.digest, reference)
     return sorted(found.values(), key=lambda r: (r.content, r.digest))
 
 
@@ -262,9 +271,9 @@ class DistortedPairs:
     """A map-style dataset of pairs drawn from ``references`` (see the module docstring).
 
     ``length`` pairs per epoch; pair ``i`` uses reference ``i mod len(references)``, so every
-    reference is used equally. ``cache=True`` keeps the pairs drawn so far in memory (about
-    ``2 * crop**2`` bytes each), so an epoch repeated without :meth:`set_epoch` costs nothing
-    after the first.
+    reference is used equally. Setting :attr:`epoch` draws that epoch's pairs (0 by default).
+    ``cache=True`` keeps the pairs drawn so far in memory (about ``2 * crop**2`` bytes each), so
+    an epoch drawn again costs nothing.
     """
 
     def __init__(
@@ -283,6 +292,7 @@ class DistortedPairs:
         self.config = config
         self.seed = int(seed)
         self.length = int(length)
+        #: The epoch whose pairs are drawn (a trainer sets it before every epoch).
         self.epoch = 0
         self._check_sizes()
         self._cache: dict[tuple[int, int], Pair] | None = {} if cache else None
@@ -291,10 +301,6 @@ class DistortedPairs:
     def __len__(self) -> int:
         return self.length
 
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the pairs of ``epoch`` from now on (epoch 0 is the default)."""
-        self.epoch = int(epoch)
-
     def contents(self) -> set[str]:
         """The scene ids the pairs are drawn from."""
         return {reference.content for reference in self.references}
@@ -302,7 +308,7 @@ class DistortedPairs:
     def __getitem__(self, index: int) -> Pair:
         if not 0 <= index < self.length:
             raise IndexError(index)
-        key = (self.epoch, int(index))
+        key = (int(self.epoch), int(index))
         if self._cache is not None and key in self._cache:
             return self._cache[key]
         pair = self._draw(*key)
@@ -410,3 +416,43 @@ def collate_pairs(pairs: Sequence[Pair]) -> PairBatch:
         steps=tuple(p.steps for p in pairs),
         contents=tuple(p.content for p in pairs),
     )
+
+
+class PairSamples:
+    """``pairs`` as dict samples of tensors for the deep-model trainer's stages: ``image`` (the
+    distorted crop) and ``ref`` as ``(channels, h, w)`` ``uint8`` (grey repeated), ``target``
+    (``float32``) and ``label`` (``int64``) when the pairs carry them. Setting :attr:`epoch`
+    sets the pairs' epoch."""
+
+    def __init__(self, pairs: DistortedPairs, channels: int = 1) -> None:
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {channels}")
+        self.pairs = pairs
+        self.channels = channels
+
+    @property
+    def epoch(self) -> int:
+        return self.pairs.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.pairs.epoch = int(value)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        import torch
+
+        pair = self.pairs[index]
+
+        def planes(pixels: np.ndarray) -> torch.Tensor:
+            stacked = np.repeat(pixels[None], self.channels, axis=0)
+            return torch.from_numpy(np.ascontiguousarray(stacked))
+
+        sample = {"image": planes(pair.distorted), "ref": planes(pair.reference)}
+        if pair.target is not None:
+            sample["target"] = torch.tensor(pair.target, dtype=torch.float32)
+        if pair.label is not None:
+            sample["label"] = torch.tensor(pair.label, dtype=torch.long)
+        return sample

@@ -61,10 +61,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .backbones import Normalisation, backbone_spec
-
-#: An input normalisation: per-channel (mean, std) on 0..1.
-MeanStd = tuple[Normalisation, Normalisation]
+from .backbones import BackboneWeights, Normalisation, backbone_spec, build_backbone
 
 
 @dataclass(frozen=True)
@@ -136,10 +133,15 @@ class EfficientNetEndpoints(nn.Module):
         return endpoints
 
 
-def backbone_network(name: str, network: nn.Module | None = None) -> nn.Module:
-    """``network`` (a backbone built with its weights), or backbone ``name`` freshly built with
-    random initialisation (as when a trained checkpoint is about to be loaded over it)."""
-    return network if network is not None else backbone_spec(name).create()
+def backbone_network(name: str, weights: BackboneWeights | None) -> nn.Module:
+    """Backbone ``name`` with its ImageNet file loaded when ``weights`` names one; built with
+    random initialisation when ``weights`` is None (as when a trained checkpoint is about to be
+    loaded over it)."""
+    if weights is None:
+        return backbone_spec(name).create()
+    if weights.backbone != name:
+        raise ValueError(f"weights of {weights.backbone} given for backbone {name}")
+    return build_backbone(weights)
 
 
 class Normalise(nn.Module):
@@ -158,11 +160,12 @@ class Normalise(nn.Module):
         return x * self.std + self.mean
 
 
-def normaliser(backbone: str, normalisation: MeanStd | None) -> Normalise:
-    """The input normalisation of backbone ``backbone``: ``normalisation`` (mean, std) when
-    given (that of the weights file actually loaded), else that of its preferred weights."""
-    mean, std = normalisation or backbone_spec(backbone).normalisation
-    return Normalise(mean, std)
+def normaliser(name: str, weights: BackboneWeights | None) -> Normalise:
+    """The input normalisation of backbone ``name``: that of the weights file loaded, else
+    that of its preferred weights."""
+    if weights is not None:
+        return Normalise(weights.mean, weights.std)
+    return Normalise(*backbone_spec(name).normalisation)
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -172,15 +175,37 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 class FrozenBranches(nn.Module):
-    """Base of networks with frozen branches that stay in evaluation mode while the rest
-    trains (their batch statistics and dropout stay as pretrained)."""
+    """Base of networks with frozen branches (``frozen_names``) that stay in evaluation mode
+    while the rest trains, their batch statistics and dropout as pretrained. A pretraining
+    stage trains one of them through :meth:`unfreeze`; :meth:`refreeze` restores the frozen
+    state the network is built in (the quality stage's)."""
 
     frozen_names: tuple[str, ...] = ()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._frozen = set(self.frozen_names)
+
     def train(self, mode: bool = True) -> FrozenBranches:
         super().train(mode)
-        for name in self.frozen_names:
+        for name in self._frozen:
             getattr(self, name).eval()
+        return self
+
+    def unfreeze(self, name: str) -> nn.Module:
+        """Make branch ``name`` trainable (for its pretraining stage) and return it."""
+        if name not in self.frozen_names:
+            raise ValueError(f"{type(self).__name__} has no frozen branch {name!r}")
+        branch = getattr(self, name)
+        branch.requires_grad_(True)
+        self._frozen.discard(name)
+        return branch
+
+    def refreeze(self) -> FrozenBranches:
+        """Freeze every frozen branch again and return the network (for the quality stage)."""
+        for name in self.frozen_names:
+            freeze(getattr(self, name))
+        self._frozen = set(self.frozen_names)
         return self
 
 
@@ -233,15 +258,10 @@ class FusionLevel(nn.Module):
 class SDANet(nn.Module):
     """The synthetic-distortion branch with its pretraining head."""
 
-    def __init__(
-        self,
-        config: DACNNConfig,
-        network: nn.Module | None = None,
-        normalisation: MeanStd | None = None,
-    ) -> None:
+    def __init__(self, config: DACNNConfig, backbone: BackboneWeights | None = None) -> None:
         super().__init__()
-        self.normalise = normaliser(config.backbone, normalisation)
-        self.features = EfficientNetEndpoints(backbone_network(config.backbone, network))
+        self.normalise = normaliser(config.backbone, backbone)
+        self.features = EfficientNetEndpoints(backbone_network(config.backbone, backbone))
         head = self.features.channels[-1]
         hidden = config.pretrain_hidden
         self.regressor = nn.Sequential(
@@ -268,21 +288,14 @@ class DACNN(FrozenBranches):
 
     frozen_names = ("adanet", "sdanet")
 
-    def __init__(
-        self,
-        config: DACNNConfig = FULL,
-        adanet: nn.Module | None = None,
-        sdanet: SDANet | None = None,
-        normalisation: MeanStd | None = None,
-    ) -> None:
-        """``adanet``: the ImageNet backbone network; ``sdanet``: the pretrained branch (both
-        built with random initialisation when not given); ``normalisation``: ADANet's input
-        (mean, std), SDANet keeping its own."""
+    def __init__(self, config: DACNNConfig = FULL, backbone: BackboneWeights | None = None) -> None:
+        """Both branches start from ``backbone``'s ImageNet weights (random initialisation
+        when None); SDANet is then pretrained (see :class:`SDANet`)."""
         super().__init__()
         self.config = config
-        self.normalise = normaliser(config.backbone, normalisation)
-        self.adanet = freeze(EfficientNetEndpoints(backbone_network(config.backbone, adanet)))
-        self.sdanet = freeze(sdanet if sdanet is not None else SDANet(config))
+        self.normalise = normaliser(config.backbone, backbone)
+        self.adanet = freeze(EfficientNetEndpoints(backbone_network(config.backbone, backbone)))
+        self.sdanet = freeze(SDANet(config, backbone))
         width = config.fusion_width
         self.levels = nn.ModuleList(FusionLevel(ch, width) for ch in self.adanet.channels)
         pooled = len(self.levels) * 3 * width

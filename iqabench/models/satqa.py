@@ -68,14 +68,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dacnn import (
-    EfficientNetEndpoints,
-    FrozenBranches,
-    MeanStd,
-    backbone_network,
-    freeze,
-    normaliser,
-)
+from .backbones import BackboneWeights
+from .dacnn import EfficientNetEndpoints, FrozenBranches, backbone_network, freeze, normaliser
 
 Widths = tuple[int, int, int]
 
@@ -187,9 +181,9 @@ class ResNetStages(nn.Module):
         return stages
 
 
-def stage_extractor(name: str, network: nn.Module | None) -> nn.Module:
+def stage_extractor(name: str, weights: BackboneWeights | None) -> nn.Module:
     """The four-stage reader of backbone ``name`` (ResNet stages or EfficientNet endpoints)."""
-    network = backbone_network(name, network)
+    network = backbone_network(name, weights)
     return ResNetStages(network) if name.startswith("resnet") else EfficientNetEndpoints(network)
 
 
@@ -197,16 +191,12 @@ class SCLEncoder(nn.Module):
     """The supervised-contrastive encoder: a quality-aware feature map and, for pretraining,
     a projected embedding."""
 
-    def __init__(
-        self,
-        config: SaTQAConfig = FULL,
-        network: nn.Module | None = None,
-        normalisation: MeanStd | None = None,
-    ) -> None:
+    def __init__(self, config: SaTQAConfig = FULL, backbone: BackboneWeights | None = None) -> None:
+        """The stages start from ``backbone``'s ImageNet weights (random when None)."""
         super().__init__()
         self.grid = config.encoder_grid
-        self.normalise = normaliser(config.encoder_backbone, normalisation)
-        self.stages = stage_extractor(config.encoder_backbone, network)
+        self.normalise = normaliser(config.encoder_backbone, backbone)
+        self.stages = stage_extractor(config.encoder_backbone, backbone)
         c1, c2, c3, c4 = self.stages.channels
         reduced = config.encoder_reduced
         self.reduce3 = nn.Conv2d(c3, reduced, 1)
@@ -328,16 +318,16 @@ class BackboneTokens(nn.Module):
     """The quality backbone's features as ``(N, grid**2, C)`` tokens: the patch tokens of some
     ViT blocks, or EfficientNet endpoints average-pooled to ``grid`` and concatenated."""
 
-    def __init__(self, config: SaTQAConfig, network: nn.Module | None) -> None:
+    def __init__(self, config: SaTQAConfig, backbone: BackboneWeights | None) -> None:
         super().__init__()
         self.is_vit = config.backbone.startswith("vit")
         self.layers = list(config.vit_layers)
         self.grid = config.grid
         if self.is_vit:
-            self.network = backbone_network(config.backbone, network)
+            self.network = backbone_network(config.backbone, backbone)
             self.channels = len(self.layers) * int(self.network.embed_dim)
         else:
-            self.network = EfficientNetEndpoints(backbone_network(config.backbone, network))
+            self.network = EfficientNetEndpoints(backbone_network(config.backbone, backbone))
             self.channels = sum(self.network.channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -358,18 +348,18 @@ class SaTQA(FrozenBranches):
     def __init__(
         self,
         config: SaTQAConfig = FULL,
-        backbone: nn.Module | None = None,
-        encoder: SCLEncoder | None = None,
-        normalisation: MeanStd | None = None,
+        backbone: BackboneWeights | None = None,
+        encoder_backbone: BackboneWeights | None = None,
     ) -> None:
-        """``backbone``: the quality backbone network, ``encoder``: the pretrained encoder (both
-        random when not given); ``normalisation``: the backbone's input (mean, std)."""
+        """The quality backbone starts from ``backbone``'s ImageNet weights and the encoder's
+        stages from ``encoder_backbone``'s (random initialisation for either when None); the
+        encoder is then pretrained (see :class:`SCLEncoder`)."""
         super().__init__()
         c = config
         self.config = c
-        self.normalise = normaliser(c.backbone, normalisation)
+        self.normalise = normaliser(c.backbone, backbone)
         self.backbone = freeze(BackboneTokens(c, backbone))
-        self.encoder = freeze(encoder if encoder is not None else SCLEncoder(c))
+        self.encoder = freeze(SCLEncoder(c, encoder_backbone))
         self.feature_proj = nn.Linear(self.backbone.channels, c.dim, bias=False)
         last_grid = c.stage_grids[-1]
         stages: list[nn.Module] = []

@@ -58,7 +58,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .dacnn import EfficientNetEndpoints, MeanStd, backbone_network, normaliser
+from .backbones import BackboneWeights
+from .dacnn import EfficientNetEndpoints, backbone_network, normaliser
 
 
 @dataclass(frozen=True)
@@ -218,18 +219,15 @@ class VCRNet(nn.Module):
     def __init__(
         self,
         config: VCRNetConfig = FULL,
-        backbone: nn.Module | None = None,
-        restoration: RestorationNet | None = None,
-        normalisation: MeanStd | None = None,
+        backbone: BackboneWeights | None = None,
     ) -> None:
-        """``backbone``: the ImageNet backbone network, ``restoration``: the (pretrained)
-        restoration network (both random when not given); ``normalisation``: the input (mean,
-        std) of the backbone's weights."""
+        """The backbone starts from ``backbone``'s ImageNet weights (random initialisation
+        when None); the restoration network is pretrained, then everything trains."""
         super().__init__()
         self.config = config
-        self.normalise = normaliser(config.backbone, normalisation)
+        self.normalise = normaliser(config.backbone, backbone)
         self.backbone = EfficientNetEndpoints(backbone_network(config.backbone, backbone))
-        self.restoration = restoration if restoration is not None else RestorationNet(config.widths)
+        self.restoration = RestorationNet(config.widths)
         w0, w1, w2, w3, _ = config.widths
         decoder_channels = (4 * w0, 4 * w1, 4 * w2, 2 * w3)  # finest first
         width = config.fusion_width
