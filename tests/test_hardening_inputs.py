@@ -110,7 +110,7 @@ def test_one_bomb_in_a_dataset_costs_one_item(tmp_path: Path) -> None:
     entry = result.summary["metrics"]["psnr"]
     assert entry["status"] == "ok" and entry["n_scored"] == 8 and entry["n_failed"] == 1
     (failure,) = result.input_failures
-    assert "s0_l1.png" in failure and "6000x6000" in failure
+    assert "s0_l1.png declares 6000x6000 pixels, above the limit" in failure
 
 
 # -- (7) silent wrong input --------------------------------------------------------------------

@@ -233,9 +233,11 @@ def test_a_plugin_that_exits_or_hangs_fails_its_metric_and_the_run_goes_on(
 
 
 def test_timeout_option_is_validated(data: Path, hostile: dict[str, str], tmp_path: Path) -> None:
-    for bad in ("hangs=soon", "-1", "=3"):
+    for bad in ("hangs=soon", "-1", "=3", "hang=3"):
         done = _run(data, tmp_path / "out", "mean-grey", hostile, "--timeout", bad)
         assert done.returncode == 2 and "--timeout" in done.stderr, (bad, done.stderr)
+    done = _run(data, tmp_path / "out", "mean-grey", hostile, "--timeout", "5", "--timeout", "0")
+    assert done.returncode == 0, done.stderr
 
 
 # -- (8) per-item internal errors are reported, one line each, and set the exit code -----------

@@ -249,6 +249,9 @@ def test_a_hand_edited_summary_is_a_one_line_error(
         "overall is a number": lambda s: s["metrics"]["psnr"].update(overall=0.9),
         "srocc is text": lambda s: s["metrics"]["psnr"]["overall"].update(srocc="high"),
         "no dataset": lambda s: s.pop("dataset"),
+        "a failure is a number": lambda s: s.update(failures=[1]),
+        "a count is text": lambda s: s["counts"].update(scored="many"),
+        "notes are a number": lambda s: s["metrics"]["psnr"].update(notes=5),
     }
     for label, edit in edits.items():
         summary = json.loads(json.dumps(original))

@@ -57,7 +57,10 @@ def timeouts(values: list[str]) -> tuple[float | None, dict[str, float | None]]:
             raise UserError(f"--timeout expects [METRIC=]SECONDS, got {text!r}")
         seconds = _seconds(number, text)
         if sep:
-            per_metric[get(metric).name] = seconds
+            try:
+                per_metric[get(metric).name] = seconds
+            except UserError as exc:
+                raise UserError(f"--timeout {text!r}: {exc}") from None
         else:
             default = seconds
     return default, per_metric

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     formats = [f for f in args.format.split(",") if f.strip()]
     dirs = [Path(d) for d in args.run_dirs]
+    for run_dir in dirs:
+        _check_readable(run_dir)
     if len(dirs) == 1:
         if args.out:
             raise UserError("--out is for comparisons; a run's report goes into its run folder")
@@ -55,6 +57,21 @@ def run(args: argparse.Namespace) -> int:
         path = build_comparison(dirs, out, stat=args.stat, formats=formats)
     print(path)
     return 0
+
+
+def _check_readable(run_dir: Path) -> None:
+    """Refuse, in one line naming the file, a run folder whose results cannot be read (a
+    summary.json edited by hand into something else), before any report file is written."""
+    from ..errors import UserError, one_line
+    from ..report.results import load_run
+
+    try:
+        load_run(run_dir)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise UserError(
+            f"{run_dir / 'summary.json'} cannot be read: {type(exc).__name__}: {one_line(exc)} "
+            "(was it edited by hand?)"
+        ) from None
 
 
 def _comparison_folder(dirs: list[Path]) -> Path:
