@@ -62,3 +62,16 @@ def test_ci_run_names_only_test_files_that_exist() -> None:
     assert [path for path in named if not (REPO / path).is_file()] == []
     for test in re.findall(r"tests/[\w/]+\.py::(\w+)", script):
         assert any(f"def {test}(" in p.read_text() for p in (REPO / "tests").glob("*.py")), test
+
+
+def test_every_test_the_readme_names_exists() -> None:
+    """The README backs each reliability promise with a named test: they must exist."""
+    readme = (REPO / "README.md").read_text()
+    named = re.findall(r"(tests/[\w/]+\.py)::(\w+)", readme)
+    assert len(named) >= 10
+    missing = [
+        f"{path}::{test}"
+        for path, test in named
+        if not (REPO / path).is_file() or f"def {test}(" not in (REPO / path).read_text()
+    ]
+    assert missing == []
