@@ -298,6 +298,8 @@ class DeepMetric(LearnedMetric):
         from ..train.images import ArrayImages
 
         self._ensure_network()
+        if self.full_reference and refs is None:
+            raise UserError(f"{self.name} is full-reference: give the reference images")
         pairs = refs if self.full_reference else None
         return self._predict(ArrayImages.from_pixels(images, pairs, self.input_spec))
 
