@@ -218,8 +218,8 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     """Raise :class:`_Expired` in this thread after ``seconds`` (where SIGALRM is available
     to it: POSIX, main thread; elsewhere no limit)."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not seconds or not usable:
-        yield
+    if not seconds or not usable or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield  # no limit here, or the caller's own timer is running: leave it alone
         return
 
     def expire(signum: int, frame: object) -> None:

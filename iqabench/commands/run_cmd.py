@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         description="Score every image of a dataset with the chosen metrics (reusing stored "
         "scores), fit the 5-parameter logistic, compute PLCC/SROCC/KROCC/RMSE overall and per "
         "distortion type, train the trainable metrics on content-disjoint splits, and write "
-        "summary.json, scores.csv and report.html to the run folder.",
+        "summary.json, scores.csv and report.html to the run folder. An image declaring more "
+        "than IQABENCH_MAX_PIXELS pixels (default 25000000) is refused as an input error.",
     )
     parser.add_argument("--metrics", default="all", help="all, or NAME[,NAME...] (default: all)")
     parser.add_argument(
