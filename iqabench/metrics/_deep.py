@@ -27,6 +27,7 @@ methods only, so listing the registry stays fast.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
@@ -255,6 +256,11 @@ class DeepMetric(LearnedMetric):
         seed_everything(seed_total, deterministic)
         name = self.backbone_name()
         backbone = resolve_backbone(name) if name is not None else None
+        for note in self._backbone_notes(backbone):  # loud: on screen, and in the results
+            if progress is None:
+                warnings.warn(note, RuntimeWarning, stacklevel=2)
+            else:
+                progress.note(note)
         net = self.build_network(self.config, backbone)
         normalisation = self.normalisation(backbone)
         references = tuple(sorted({i.ref for i in train_items if i.ref is not None}))
