@@ -356,6 +356,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
             )
         outcome.tally.add(tally)
         scores = _collect(records, usable, context, metric, outcome)
+        _record_diagnostics(metric, context, usable, jobs, outcome)
         _add_notes(outcome, metric.notes())
         if metric.trainable:  # a learned metric given its trained model
             _add_notes(outcome, [CHECKPOINT_NOTE])
@@ -372,6 +373,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         outcome.tally.add(tally)
         features = {k: r.vector for k, r in records.items() if r.ok and r.vector is not None}
         _collect(records, usable, context, metric, outcome)
+        _record_diagnostics(metric, context, usable, jobs, outcome)
         with context.progress.task(
             f"{metric.name} fit x{len(context.splits)}", len(context.splits)
         ) as bar:
@@ -406,6 +408,32 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
     _add_notes(outcome, [*notes, *metric.notes()])
     outcome.entry["pretrained"] = metric.pretrained_weights()
     _evaluate_splits_of_trainable(predictions, context, outcome)
+
+
+def _record_diagnostics(
+    metric: Metric,
+    context: _Context,
+    usable: Sequence[Item],
+    jobs: Sequence[Job],
+    outcome: _Outcome,
+) -> None:
+    """Per-image diagnostics the metric names (``diagnostics``: training-free metrics with a
+    ``summarise`` class method, e.g. NIQE's flat-window share), computed in this process
+    through the store like scores (they are cheap) and kept in the metric's entry with their
+    warnings."""
+    for cls in getattr(metric, "diagnostics", ()):
+        diagnostic = cls()
+        key = MetricKey(diagnostic.name, diagnostic.version, diagnostic.params_hash())
+        with context.progress.task(f"{metric.name} {diagnostic.name}", len(jobs)) as bar:
+            records, _ = compute(context.store, diagnostic, key, "score", jobs, bar)
+        values = {
+            item.id: records[context.keys[item.id]].value
+            for item in usable
+            if records.get(context.keys[item.id]) and records[context.keys[item.id]].ok
+        }
+        summary, notes = cls.summarise(values, metric.name)
+        outcome.entry.setdefault("diagnostics", {})[diagnostic.name] = summary
+        _add_notes(outcome, notes)
 
 
 def _add_notes(outcome: _Outcome, notes: Sequence[str]) -> None:

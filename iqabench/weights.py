@@ -6,11 +6,14 @@ Search order for a file named by a relative path such as ``niqe/niqe_pristine_mo
    then by the bare file name;
 2. the iqabench cache (``$IQABENCH_CACHE/weights``, default ``~/.cache/iqabench/weights``);
 3. for torchvision checkpoints, the torch hub cache (``$TORCH_HOME/hub/checkpoints``);
-4. for files shipped inside an installed Python package (``WeightsFile.package``, e.g. the
+4. the files shipped inside the package (:data:`PACKAGED_DIR`: the NIQE pristine model and the
+   BRISQUE LIVE SVR with its ranges, with their licence notice and checksums), so that those
+   metrics run on a fresh install;
+5. for files shipped inside an installed Python package (``WeightsFile.package``, e.g. the
    ``iqabench[pretrained]`` extra), that package's folder; for files of a Hugging Face hub
    repository (``WeightsFile.hub_repo``, as timm stores them), the local hub cache
    (``$HF_HUB_CACHE``, default ``$HF_HOME/hub`` or ``~/.cache/huggingface/hub``);
-5. only when ``IQABENCH_ALLOW_DOWNLOAD=1`` and a URL with its SHA-256 is known: a download into
+6. only when ``IQABENCH_ALLOW_DOWNLOAD=1`` and a URL with its SHA-256 is known: a download into
    the cache, verified against the checksum.
 
 Nothing is ever downloaded otherwise; a missing file raises
@@ -51,12 +54,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IQABENCH_CACHE", Path.home() / ".cache" / "iqabench"))
 
 
+#: Model files shipped inside the package, searched after the weights directories and caches
+#: (a copy there overrides them).
+PACKAGED_DIR = Path(__file__).resolve().parent / "model_files"
+
+
 def search_dirs() -> list[Path]:
     """Directories searched for model files, in order."""
     dirs = [Path(p) for p in os.environ.get("IQABENCH_WEIGHTS", "").split(os.pathsep) if p]
     dirs.append(cache_dir() / "weights")
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
     dirs.append(torch_home / "hub" / "checkpoints")
+    dirs.append(PACKAGED_DIR)
     return dirs
 
 

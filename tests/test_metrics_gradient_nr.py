@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -68,18 +69,37 @@ def test_prewitt_magnitude_of_a_ramp_is_twice_its_slope() -> None:
     np.testing.assert_allclose(prewitt_magnitude(image.T.copy())[1:-1, 1:-1], 6.0, rtol=1e-12)
 
 
-def test_prewitt_magnitude_keeps_exact_ties() -> None:
-    # Prewitt sums (7, 4) and (8, 1) have the same magnitude sqrt(65)/3, but
-    # sqrt((7/3)^2 + (4/3)^2) and sqrt((8/3)^2 + (1/3)^2) differ in the last bit: the values
-    # must be bit-identical so that the LBP of the gradient map sees the tie.
-    def patch(sx: float, sy: float) -> np.ndarray:
-        values = np.zeros((3, 3))
-        values[1, 0], values[0, 1] = sx, sy  # the left pixel feeds sx, the top one sy
-        return values
+def _octave_conv2_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Octave's conv2(image, kernel, 'same') in exact rational arithmetic, rounding once per
+    tap (a fused multiply-add), taps in dconv2o's order: a slow, independent transcription."""
+    (ma, na), (mb, nb) = image.shape, kernel.shape
+    full = [[0.0] * (na + nb - 1) for _ in range(ma + mb - 1)]
+    for k in range(na):
+        for j in range(nb):
+            for i in range(mb):
+                if kernel[i, j] == 0:
+                    continue
+                for r in range(ma):
+                    exact = Fraction(full[r + i][k + j]) + Fraction(kernel[i, j]) * Fraction(
+                        image[r, k]
+                    )
+                    full[r + i][k + j] = float(exact)  # correctly rounded
+    return np.array(full)[mb // 2 : mb // 2 + ma, nb // 2 : nb // 2 + na]
 
-    first, second = prewitt_magnitude(patch(7, 4))[1, 1], prewitt_magnitude(patch(8, 1))[1, 1]
-    assert first == second
-    assert first == pytest.approx(math.sqrt(65.0) / 3.0, rel=1e-15)
+
+def test_conv2_rounds_as_octave_with_fused_multiply_add() -> None:
+    from iqabench.features.conv2 import conv2, fused_multiply_add
+
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (9, 11)).astype(np.float64)
+    image[4:, 5:] = rng.normal(100, 30, (5, 6))
+    for kernel in (np.array([[1.0, 0.0, -1.0]] * 3) / 3.0, rng.normal(size=(3, 5))):
+        assert np.array_equal(conv2(image, kernel, "same"), _octave_conv2_same(image, kernel))
+    # the single rounding matters: t * 7 + c is not round(round(t * 7) + c) here
+    third = 1.0 / 3.0
+    a, c = np.array([7.0]), np.array([-7.0 / 3.0])
+    assert fused_multiply_add(third, a, c)[0] != third * 7.0 + c[0]
+    assert fused_multiply_add(third, a, c)[0] == float(Fraction(third) * 7 + Fraction(c[0]))
 
 
 def test_log_kernel_and_response_to_a_blob() -> None:
@@ -251,24 +271,38 @@ def level_sets(shared) -> dict:  # noqa: ANN001 - pytest fixture
     return {"train": _distorted_set(train, 0), "test": _distorted_set(test, 1)}
 
 
+def _centre(images: list[np.ndarray], side: int | None) -> list[np.ndarray]:
+    """Centre ``side x 1.25 side`` crops (all of each image when None)."""
+    if side is None:
+        return images
+    width = side * 5 // 4
+    return [
+        image[(image.shape[0] - side) // 2 :, (image.shape[1] - width) // 2 :][:side, :width]
+        for image in images
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("cls", "overall", "per_group"),
+    ("cls", "overall", "per_group", "side"),
     [
-        (GMLOG, 0.9, 0.95),
-        (OGIQA, 0.9, 0.95),
-        (GWHGLBP, 0.75, 0.9),
+        (GMLOG, 0.9, 0.95, None),
+        # the reference rounding of OG-IQA's and GWH-GLBP's filters costs time: smaller crops
+        (OGIQA, 0.9, 0.95, 128),
+        (GWHGLBP, 0.75, 0.9, 160),
     ],
 )
 def test_fitted_metric_ranks_unseen_distortion_levels(
     cls,
     overall: float,
     per_group: float,
+    side: int | None,
     level_sets: dict,  # noqa: ANN001
 ) -> None:
     metric = cls()
     train_images, train_quality, _ = level_sets["train"]
     test_images, test_quality, groups = level_sets["test"]
+    train_images, test_images = _centre(train_images, side), _centre(test_images, side)
     train_features = metric.features(train_images)
     test_features = metric.features(test_images)
     metric.fit(train_features, train_quality, seed=0)
@@ -283,3 +317,37 @@ def test_fitted_metric_ranks_unseen_distortion_levels(
     # a refit with the same seed predicts the same
     again = cls().fit(train_features, train_quality, seed=0)
     np.testing.assert_array_equal(again.predict(test_features), predicted)
+
+
+# --- OG-IQA's AdaBoosted networks (BP_Ada.m) -------------------------------------------------
+
+
+def test_og_iqa_networks_follow_the_release_ensemble_rule() -> None:
+    from iqabench.metrics.og_iqa import AdaBoostedNetworks
+
+    rng = np.random.default_rng(2)
+    features = rng.uniform(0, 1, (80, 6))
+    quality = 3 * features[:, 0] - 2 * features[:, 1] ** 2 + rng.normal(0, 0.05, 80)
+    model = AdaBoostedNetworks(networks=4, seed=1).fit(features, quality)
+    # newff(X, y, [6 6], ...) on 6 features: 6*6+6 + 6*6+6 + 6+1 parameters
+    assert [sum(p.size for p in member.params) for member in model.members_] == [91] * 4
+    # the weights: D starts uniform; rows missed by more than 0.1 grow by 1.1; each network
+    # weighs 1 / (1 + exp(-(|1 - E| - 0.5))), E the distribution's share of its missed rows
+    distribution, weights = np.full(80, 1 / 80), []
+    for member in model.members_:
+        missed = np.abs(quality - member.predict(features)) > 0.1
+        weights.append(1 / (1 + math.exp(-(abs(1 - distribution[missed].sum()) - 0.5))))
+        distribution = np.where(missed, distribution * 1.1, distribution)
+        distribution /= distribution.sum()
+    np.testing.assert_allclose(model.weights_, np.array(weights) / sum(weights), rtol=1e-12)
+    outputs = np.stack([member.predict(features[:5]) for member in model.members_])
+    np.testing.assert_allclose(model.predict(features[:5]), model.weights_ @ outputs, rtol=1e-12)
+    held_out = rng.uniform(0, 1, (40, 6))
+    truth = 3 * held_out[:, 0] - 2 * held_out[:, 1] ** 2
+    assert np.corrcoef(model.predict(held_out), truth)[0, 1] > 0.85
+    np.testing.assert_array_equal(
+        AdaBoostedNetworks(networks=4, seed=1).fit(features, quality).predict(held_out),
+        model.predict(held_out),
+    )
+    with pytest.raises(UserError, match="at least"):
+        AdaBoostedNetworks().fit(features[:3], quality[:3])

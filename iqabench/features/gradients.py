@@ -6,8 +6,13 @@ return ``float64`` arrays; the MATLAB conventions they reproduce are:
 
 * ``fspecial('log')`` kernels, exactly (Gaussian windows and ``imresize`` come from
   :mod:`iqabench.features.nss`);
+* ``fspecial('gaussian')`` as the two-dimensional formula the releases evaluate, normalised by
+  a sum taken in MATLAB's order;
 * ``filter2(kernel, image, 'same')`` and ``conv2(image, kernel, 'same')``: zero padding outside
-  the image (``filter2`` correlates, ``conv2`` flips the kernel);
+  the image (``filter2`` correlates, ``conv2`` flips the kernel). Where a feature depends on
+  the last bit of the filtered values (the LBP of GWH-GLBP, the orientations of OG-IQA) the
+  filtering is :mod:`iqabench.features.conv2`'s, rounded as the reference runs; elsewhere
+  OpenCV's.
 
 OpenCV is imported inside the functions so that importing this module stays cheap.
 """
@@ -19,6 +24,7 @@ import math
 import numpy as np
 
 from ..errors import UserError
+from .conv2 import conv2, sequential_sum
 from .nss import gaussian_window
 
 
@@ -50,17 +56,34 @@ def filter2_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     )
 
 
+def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
+    """MATLAB ``fspecial('gaussian', size, sigma)`` as the releases evaluate it.
+
+    ``exp(-(x^2 + y^2) / (2 sigma^2))`` on the 2-D grid (libm's ``exp``, element by element),
+    divided by its sum taken in column-major order. Unlike :func:`~iqabench.features.nss.
+    gaussian_window` (an outer product of 1-D windows, equal up to rounding) it is bit-exact,
+    which the Gaussian-derivative features need. MATLAB's zeroing of values under
+    ``eps * max`` changes nothing for the sizes used here (``2*ceil(3*sigma)+3``).
+    """
+    offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    radius2 = offsets[None, :] ** 2 + offsets[:, None] ** 2
+    window = np.vectorize(math.exp)(-radius2 / (2.0 * sigma**2))
+    return window / sequential_sum(window)
+
+
 def gaussian_derivative_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The horizontal and vertical Gaussian-derivative kernels of the GM-LOG and OG-IQA code.
 
-    A Gaussian of side ``2*ceil(3*sigma) + 3`` is differenced with its one-pixel shift (a
-    forward difference, so the kernel is centred half a pixel off), cropped by one pixel on
-    each side and scaled so that its absolute values sum to 1. For ``sigma = 0.5``: 5x5.
+    A Gaussian (:func:`fspecial_gaussian`) of side ``2*ceil(3*sigma) + 3`` is differenced with
+    its one-pixel shift (a forward difference, so the kernel is centred half a pixel off),
+    cropped by one pixel on each side and divided by the sum of its absolute values (taken in
+    MATLAB's order). For ``sigma = 0.5``: 5x5. The vertical kernel is differenced and
+    normalised on its own, as GM-LOG's release does (OG-IQA's transposes the horizontal one).
     """
-    window = gaussian_window(2 * math.ceil(3 * sigma) + 3, sigma)
+    window = fspecial_gaussian(2 * math.ceil(3 * sigma) + 3, sigma)
     kx = window[1:-1, 1:-1] - window[1:-1, 2:]
     ky = window[1:-1, 1:-1] - window[2:, 1:-1]
-    return kx / np.abs(kx).sum(), ky / np.abs(ky).sum()
+    return kx / sequential_sum(np.abs(kx)), ky / sequential_sum(np.abs(ky))
 
 
 def gaussian_derivatives(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,24 +92,22 @@ def gaussian_derivatives(image: np.ndarray, sigma: float) -> tuple[np.ndarray, n
     return filter2_same(image, kx), filter2_same(image, ky)
 
 
-#: Prewitt kernel of GMSD and GWH-GLBP times 3 (``dx = [1 0 -1; 1 0 -1; 1 0 -1]/3``).
-PREWITT_X_TIMES_3 = np.array([[1.0, 0.0, -1.0]] * 3)
+#: Prewitt kernel of GWH-GLBP's release, ``dx = [1 0 -1; 1 0 -1; 1 0 -1]/3``.
+PREWITT_X = np.array([[1.0, 0.0, -1.0]] * 3) / 3.0
 
 
 def prewitt_magnitude(image: np.ndarray) -> np.ndarray:
-    """Gradient magnitude from MATLAB ``conv2(image, dx, 'same')`` and ``conv2(image, dx',
-    'same')`` with the Prewitt kernel ``dx`` (zero padding; the flip of ``conv2`` only changes
-    the sign).
+    """Gradient magnitude ``sqrt(conv2(I, dx, 'same').^2 + conv2(I, dx', 'same').^2)`` of
+    GWH-GLBP's release, with :func:`iqabench.features.conv2.conv2` (zero padding, the
+    reference runs' rounding).
 
-    The sums are taken with the integer kernel :data:`PREWITT_X_TIMES_3` and the magnitude
-    divided by 3 at the end, so that on 8-bit data ``sx^2 + sy^2`` is an exact integer:
-    neighbourhoods with equal gradient magnitude give bit-identical values on every machine
-    (MATLAB's order of rounding breaks such ties arbitrarily), which keeps an LBP of the
-    gradient map reproducible.
+    The LBP of this map compares neighbouring magnitudes, and on 8-bit data many of them are
+    equal in exact arithmetic: which of such ties survive rounding depends on the order of the
+    additions, so the map is computed in the reference's order, bit for bit.
     """
-    sx = filter2_same(image, PREWITT_X_TIMES_3)
-    sy = filter2_same(image, PREWITT_X_TIMES_3.T)
-    return np.sqrt(sx * sx + sy * sy) / 3.0
+    sx = conv2(image, PREWITT_X, "same")
+    sy = conv2(image, PREWITT_X.T, "same")
+    return np.sqrt(sx * sx + sy * sy)
 
 
 def gradient_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:

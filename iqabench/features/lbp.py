@@ -2,12 +2,13 @@
 
 The operator of T. Ojala, M. Pietikainen and T. Maenpaa, "Multiresolution gray-scale and
 rotation invariant texture classification with local binary patterns", IEEE TPAMI 24(7), 2002,
-computed as the widely used MATLAB ``lbp.m`` of M. Heikkila and T. Ahonen (used by GWH-GLBP)
-does it:
+computed as M. Heikkila and T. Ahonen's MATLAB ``lbp.m`` version 0.3 does it (the
+``lbp_new.m`` that GWH-GLBP's release calls, not the later 0.3.3 with its rounding):
 
-* ``P`` neighbours on a circle of radius ``R``, neighbour ``p`` at row offset ``-R sin(2 pi p/P)``
-  and column offset ``R cos(2 pi p/P)``; off-grid neighbours are interpolated bilinearly, with
-  the weights rounded to 6 decimals and the interpolated values rounded to 4;
+* ``P`` neighbours on a circle of radius ``R``, neighbour ``p`` at row offset
+  ``-R sin(p * 2 pi/P)`` and column offset ``R cos(p * 2 pi/P)`` (libm's sine and cosine);
+  off-grid neighbours are interpolated bilinearly with the weights ``(1-tx)(1-ty)``,
+  ``tx(1-ty)``, ``(1-tx)ty`` and ``tx ty``, unrounded, summed in that order;
 * a neighbour sets its bit when it is ``>=`` the centre;
 * only centres whose whole circle lies inside the image are coded (no padding), so the code map
   is smaller than the image by the circle's extent (2 pixels for ``R = 1``);
@@ -15,7 +16,9 @@ does it:
   number of ones (``0..P``), any other pattern by ``P + 1``: ``P + 2`` codes in all.
 
 scikit-image's ``local_binary_pattern(..., method="uniform")`` uses the same sampling and
-mapping (without the rounding, which only matters for ties) and zero padding at the border.
+mapping but zero padding at the border and its own interpolation arithmetic; on a gradient map
+many neighbours tie with the centre in exact arithmetic, and the release's rounding decides
+those ties, so the codes here follow the release's arithmetic step by step.
 """
 
 from __future__ import annotations
@@ -25,17 +28,12 @@ import math
 import numpy as np
 
 
-def _round_half_away(values: np.ndarray | float, decimals: int) -> np.ndarray:
-    """MATLAB ``round(x * 10^d) / 10^d`` (halves away from zero)."""
-    scale = 10.0**decimals
-    data = np.asarray(values, dtype=np.float64)
-    return np.sign(data) * np.floor(np.abs(data) * scale + 0.5) / scale
-
-
 def circle_offsets(points: int, radius: float) -> np.ndarray:
     """``(points, 2)`` row/column offsets of the sampling circle, as in ``lbp.m``."""
-    angles = 2.0 * np.pi * np.arange(points) / points
-    return np.stack([-radius * np.sin(angles), radius * np.cos(angles)], axis=1)
+    step = 2.0 * math.pi / points
+    return np.array(
+        [(-radius * math.sin(p * step), radius * math.cos(p * step)) for p in range(points)]
+    )
 
 
 def circle_origin(points: int, radius: float) -> tuple[int, int]:
@@ -67,23 +65,20 @@ def lbp_riu2(image: np.ndarray, points: int = 8, radius: float = 1.0) -> np.ndar
     centre = window(origin[0], origin[1])
     bits = np.empty((points, out_h, out_w), dtype=bool)
     for p, (dy, dx) in enumerate(offsets):
-        y, x = dy + origin[0], dx + origin[1]
+        # MATLAB's 1-based sample position: the interpolation weights are rounded from it
+        y, x = dy + origin[0] + 1, dx + origin[1] + 1
         if abs(y - round(y)) < 1e-6 and abs(x - round(x)) < 1e-6:
-            neighbour = window(round(y), round(x))
+            neighbour = window(round(y) - 1, round(x) - 1)
         else:
             fy, fx = math.floor(y), math.floor(x)
             cy, cx = math.ceil(y), math.ceil(x)
             ty, tx = y - fy, x - fx
-            w1 = float(_round_half_away((1 - tx) * (1 - ty), 6))
-            w2 = float(_round_half_away(tx * (1 - ty), 6))
-            w3 = float(_round_half_away((1 - tx) * ty, 6))
-            w4 = float(_round_half_away(1 - w1 - w2 - w3, 6))
-            neighbour = _round_half_away(
-                w1 * window(fy, fx)
-                + w2 * window(fy, cx)
-                + w3 * window(cy, fx)
-                + w4 * window(cy, cx),
-                4,
+            w1, w2, w3, w4 = (1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty
+            neighbour = (
+                w1 * window(fy - 1, fx - 1)
+                + w2 * window(fy - 1, cx - 1)
+                + w3 * window(cy - 1, fx - 1)
+                + w4 * window(cy - 1, cx - 1)
             )
         bits[p] = neighbour >= centre
     ones = bits.sum(axis=0)

@@ -57,6 +57,11 @@ def _gaussian_line(size: int, sigma: float) -> np.ndarray:
     return line / line.sum()
 
 
+#: A centre closer than this (relative) to its local mean may be one that equals it in exact
+#: arithmetic (a flat or planar 7x7 window), where only the rounding decides the sign.
+ROUNDING_TOLERANCE = 1e-10
+
+
 def local_mean_std(
     image: np.ndarray,
     size: int = 7,
@@ -66,11 +71,18 @@ def local_mean_std(
     """Gaussian-weighted local mean and deviation ``sqrt(|E[I^2] - E[I]^2|)`` of an image.
 
     The window is :func:`gaussian_window`, applied to a 2-D image as a correlation with the
-    border handling named by ``padding`` (see :data:`PADDINGS`): NIQE uses
-    ``"replicate"``, BRISQUE ``"zeros"``. Where the whole window is constant the mean is that
-    constant and the deviation 0, exactly: filtering alone leaves residues of about 1e-14 whose
-    signs depend on the summation order (MATLAB's included), and those signs would otherwise
-    decide on which side of the AGGD fits the flat areas' MSCN coefficients fall.
+    border handling named by ``padding`` (see :data:`PADDINGS`): NIQE uses ``"replicate"``,
+    BRISQUE ``"zeros"``.
+
+    Where the window is flat or planar, the centre equals the local mean in exact arithmetic
+    and the MSCN coefficient ``I - mean`` is rounding noise (about 1e-14) whose sign, and so
+    the side of the AGGD fits it falls on, depends on the order of the additions: MATLAB's
+    ``filter2``, Octave's ``conv2`` and OpenCV all differ there. The rule here, deterministic
+    on every machine: the mean is computed with OpenCV, then recomputed wherever the centre is
+    within :data:`ROUNDING_TOLERANCE` of it with the arithmetic of the reference runs
+    (:func:`iqabench.features.conv2.conv2_at`, Octave's ``imfilter``/``filter2`` order with
+    fused multiply-adds), and the deviation there too, so those coefficients are the
+    reference's, bit for bit.
     """
     import cv2
 
@@ -87,13 +99,35 @@ def local_mean_std(
 
     mean = blur(data)
     deviation = np.sqrt(np.abs(blur(data * data) - mean * mean))
-    box = np.ones((size, size), np.uint8)
-    highest = cv2.dilate(data, box, borderType=border, borderValue=0.0)
-    lowest = cv2.erode(data, box, borderType=border, borderValue=0.0)
-    flat = highest == lowest
-    mean[flat] = data[flat]
-    deviation[flat] = 0.0
+    rows, cols = np.nonzero(np.abs(data - mean) <= ROUNDING_TOLERANCE * (np.abs(data) + 1.0))
+    if rows.size:
+        exact_mean = _reference_filter_at(data, size, sigma, padding, rows, cols)
+        exact_square = _reference_filter_at(data * data, size, sigma, padding, rows, cols)
+        mean[rows, cols] = exact_mean
+        deviation[rows, cols] = np.sqrt(np.abs(exact_square - exact_mean * exact_mean))
     return mean, deviation
+
+
+def _reference_filter_at(
+    data: np.ndarray, size: int, sigma: float, padding: str, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """The local mean of ``data`` at ``(rows, cols)`` as the releases compute it under Octave
+    (the deviation there too: in a flat block of NIQE every coefficient is such noise, and
+    its magnitude enters the fits): the window
+    ``fspecial('gaussian')`` divided by ``sum(sum(window))``; ``imfilter(I, w, 'replicate')``
+    is ``conv2`` of the replicate-padded image with the window turned, ``'valid'``;
+    ``filter2(w, I, 'same')`` is ``conv2`` of the image with the window turned, ``'same'``."""
+    from .conv2 import conv2_at, sequential_sum
+    from .gradients import fspecial_gaussian
+
+    window = fspecial_gaussian(size, sigma)
+    window = window / sequential_sum([sequential_sum(column) for column in window.T])
+    turned = window[::-1, ::-1]
+    if padding == "zeros":
+        return conv2_at(data, turned, "same", rows, cols)
+    mode = "edge" if padding == "replicate" else "symmetric"
+    padded = np.pad(data, (size // 2, (size - 1) // 2), mode=mode)
+    return conv2_at(padded, turned, "valid", rows, cols)
 
 
 def mscn(
@@ -187,15 +221,16 @@ def _shape_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _nearest_shape(table: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Grid shape whose entry of the increasing ``table`` is nearest each value.
 
-    Ties go to the smaller shape, as MATLAB ``min`` picks the first; undefined values (NaN)
-    give NaN.
+    Ties go to the smaller shape, as MATLAB ``min`` picks the first. An undefined value (NaN:
+    samples without a negative or a positive value, or all zero) gives the first shape, 0.2,
+    as the releases do: MATLAB's ``min`` of an all-NaN vector returns index 1.
     """
     shapes = _shape_tables()[0]
     values = np.asarray(values, dtype=np.float64)
     index = np.clip(np.searchsorted(table, values), 1, table.size - 1)
     nearer_below = (values - table[index - 1]) <= (table[index] - values)
     index = np.where(nearer_below, index - 1, index)
-    return np.where(np.isnan(values), np.nan, shapes[index])
+    return np.where(np.isnan(values), shapes[0], shapes[index])
 
 
 def fit_ggd(samples: np.ndarray, axis: Axis = None) -> GGDFit:
@@ -203,7 +238,8 @@ def fit_ggd(samples: np.ndarray, axis: Axis = None) -> GGDFit:
 
     The shape is the grid value whose ``Gamma(1/a) Gamma(3/a) / Gamma(2/a)^2`` is nearest to
     ``E[x^2] / E[|x|]^2``; ``std`` is ``sqrt(E[x^2])``. Moments are taken over ``axis`` (all
-    elements when ``None``, giving scalars). All-zero samples give NaN.
+    elements when ``None``, giving scalars). All-zero samples give the shape 0.2 (see
+    :func:`_nearest_shape`) and a zero ``std``.
     """
     data = np.asarray(samples, dtype=np.float64)
     mean_square = np.mean(data * data, axis=axis)
@@ -221,7 +257,8 @@ def fit_aggd(samples: np.ndarray, axis: Axis = None) -> AGGDFit:
     samples; the shape is the grid value whose ``Gamma(2/a)^2 / (Gamma(1/a) Gamma(3/a))`` is
     nearest to ``r * (g^3 + 1)(g + 1) / (g^2 + 1)^2`` with ``g = left_std / right_std`` and
     ``r = E[|x|]^2 / E[x^2]``. Moments are taken over ``axis`` (all elements when ``None``,
-    giving scalars). Samples without a negative or without a positive value give NaN.
+    giving scalars). Samples without a negative (positive) value give a NaN left (right)
+    deviation and the shape 0.2, as the releases do (see :func:`_nearest_shape`).
     """
     data = np.asarray(samples, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -290,3 +327,25 @@ def _contributions(in_length: int, out_length: int, scale: float) -> tuple[np.nd
     indices = mirror[np.mod(indices.astype(np.int64) - 1, 2 * in_length)]
     used = np.any(weights != 0, axis=0)
     return weights[:, used], indices[:, used]
+
+
+def flat_window_share(image: np.ndarray, size: int = 7) -> float:
+    """Share of the ``size x size`` windows inside ``image`` whose pixels are all equal.
+
+    Inside such a window the MSCN coefficient of NIQE and BRISQUE is rounding noise (see
+    :func:`local_mean_std`), so this share says how much of a score rests on it.
+    """
+    import cv2
+
+    data = np.ascontiguousarray(image, dtype=np.float64)
+    if data.ndim != 2 or min(data.shape) < size:
+        raise ValueError(f"flat_window_share needs a 2-D image of at least {size}x{size}")
+    box = np.ones((size, size), np.uint8)
+    half = size // 2
+    inside = (
+        slice(half, data.shape[0] - (size - 1 - half)),
+        slice(half, data.shape[1] - (size - 1 - half)),
+    )
+    highest = cv2.dilate(data, box)[inside]
+    lowest = cv2.erode(data, box)[inside]
+    return float(np.mean(highest == lowest))

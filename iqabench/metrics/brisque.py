@@ -22,6 +22,7 @@ from ..errors import UserError
 from ..features.nss import fit_aggd, fit_ggd, imresize, mscn, paired_products
 from ..metric import FeatureMetric, Metric
 from ..weights import WeightsFile, resolve
+from .niqe import FlatWindowShare
 
 #: The authors' LIVE-trained SVR (LIBSVM text format) and its feature ranges (svm-scale format).
 LIVE_MODEL = WeightsFile("brisque/allmodel", "BRISQUE LIVE SVR model (allmodel)")
@@ -226,9 +227,11 @@ class BRISQUELive(Metric):
     full_reference = False
     higher_is_better = False
     colour = "grey"
-    version = "1"
+    version = "2"
     citation = CITATION
     batch_size = 16
+    #: Per-image diagnostics the runner records beside the scores.
+    diagnostics: ClassVar[tuple[type[Metric], ...]] = (FlatWindowShare,)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -350,9 +353,11 @@ class BRISQUE(FeatureMetric):
     family = "TR-NR"
     full_reference = False
     colour = "grey"
-    version = "1"
+    version = "2"
     citation = CITATION
     batch_size = 16
+    #: Per-image diagnostics the runner records beside the scores.
+    diagnostics: ClassVar[tuple[type[Metric], ...]] = (FlatWindowShare,)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

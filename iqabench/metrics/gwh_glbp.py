@@ -15,12 +15,15 @@ class GWHGLBP(FeatureMetric):
     """GWH-GLBP of Li, Lin and Fang (IEEE Signal Processing Letters 23(4), 2016).
 
     At each of ``scales`` scales (the image, then repeated MATLAB ``imresize(., 0.5)``) the
-    Prewitt gradient magnitude map is computed (``conv2``, zero padding) and coded with
+    Prewitt gradient magnitude map is computed as the authors' release does
+    (``conv2(I, [1 0 -1; 1 0 -1; 1 0 -1]/3, 'same')``, zero padding, rounded as the reference
+    runs: :func:`~iqabench.features.gradients.prewitt_magnitude`) and coded with
     rotation-invariant uniform LBP (riu2, P = 8 neighbours on a circle of radius R = 1: 10
-    codes). The histogram of the codes, each pixel weighted by its gradient magnitude and
-    normalised to sum to 1, gives ``P + 2`` features per scale: 5 x 10 = 50, as in the authors'
-    release (``gwhglbp_feature.m``). Quality is regressed with an epsilon-SVR (RBF kernel), C
-    and gamma chosen by 5-fold cross-validation on the training data.
+    codes) as the release's ``lbp_new.m`` computes it (unrounded bilinear weights). The
+    histogram of the codes, each pixel weighted by its gradient magnitude and normalised to
+    sum to 1, gives ``P + 2`` features per scale: 5 x 10 = 50, as in ``gwhglbp_feature.m``.
+    Quality is regressed with an epsilon-SVR (RBF kernel), C and gamma chosen by 5-fold
+    cross-validation on the training data.
     """
 
     name: ClassVar[str] = "gwh-glbp"
@@ -28,7 +31,7 @@ class GWHGLBP(FeatureMetric):
     full_reference = False
     higher_is_better = True
     colour = "grey"
-    version = "1"
+    version = "2"
     citation = (
         "Q. Li, W. Lin, Y. Fang, No-reference quality assessment for multiply-distorted images "
         "in gradient domain, IEEE Signal Processing Letters 23(4):541-545, 2016, "

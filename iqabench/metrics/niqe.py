@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from ..errors import DatasetError, UserError, WeightsNotFoundError
-from ..features.nss import fit_aggd, imresize, local_mean_std, paired_products
+from ..features.nss import (
+    fit_aggd,
+    flat_window_share,
+    imresize,
+    local_mean_std,
+    paired_products,
+)
 from ..metric import Metric
 from ..weights import WeightsFile, resolve
 
@@ -32,8 +39,8 @@ def niqe_features(image: np.ndarray, block_size: int = BLOCK_SIZE) -> tuple[np.n
     scale, give 18 features: the AGGD shape and mean scale of the coefficients, then for each of
     the four paired products (circular within the block) its AGGD shape, mean and left/right
     scales. Returns ``(features, sharpness)``: ``(B, 36)`` and the mean local deviation of each
-    block at full scale, ``(B,)``. Blocks whose distributions are undefined (flat blocks) have
-    NaN features.
+    block at full scale, ``(B,)``. A fit whose samples have no negative (positive) value has a
+    NaN left (right) scale and mean and the shape 0.2, as in the release.
     """
     rows, cols = image.shape[0] // block_size, image.shape[1] // block_size
     if rows == 0 or cols == 0:
@@ -73,22 +80,30 @@ def _complete_rows(features: np.ndarray) -> np.ndarray:
 
 
 def _mvg(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (normalised by N - 1, by N for a single row) of feature rows."""
-    ddof = 1 if features.shape[0] > 1 else 0
-    return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False, ddof=ddof))
+    """Mean and covariance of feature rows as the release's ``nanmean`` and ``nancov``: the
+    mean of each column over its defined values, the covariance (normalised by N - 1, by N
+    for a single row) over the rows with every feature defined (NaN where there are none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mu = np.nanmean(features, axis=0)
+    rows = _complete_rows(features)
+    if rows.shape[0] == 0:
+        return mu, np.full((features.shape[1], features.shape[1]), np.nan)
+    ddof = 1 if rows.shape[0] > 1 else 0
+    return mu, np.atleast_2d(np.cov(rows, rowvar=False, ddof=ddof))
 
 
 def niqe_distance(features: np.ndarray, mu_pristine: np.ndarray, cov_pristine: np.ndarray) -> float:
     """NIQE's distance between the image's block features and the pristine MVG (Eq. 10).
 
     ``sqrt((mu_p - mu_d)' pinv((cov_p + cov_d) / 2) (mu_p - mu_d))`` with ``pinv`` at MATLAB's
-    default tolerance. Blocks with undefined (NaN) features are left out; an image with none
-    left gives NaN.
+    default tolerance and ``(mu_d, cov_d)`` from :func:`_mvg`, as ``computequality.m``: a block
+    with undefined features (a flat block: its shapes are 0.2, its scales NaN) still counts in
+    the mean of its defined columns. NaN when a column or the covariance is undefined.
     """
-    rows = _complete_rows(features)
-    if rows.shape[0] == 0:
+    mu, cov = _mvg(features)
+    if np.isnan(mu).any() or np.isnan(cov).any():
         return float("nan")
-    mu, cov = _mvg(rows)
     diff = mu_pristine - mu
     value = diff @ _pinv((cov_pristine + cov) / 2.0) @ diff
     return float(np.sqrt(max(value, 0.0)))
@@ -119,8 +134,8 @@ def fit_pristine_model(
 
     The original procedure: each image yields :func:`niqe_features` for its 96x96 blocks; the
     blocks whose sharpness exceeds ``sharpness_threshold`` times that of the image's sharpest
-    block are kept (blocks with undefined features are dropped); ``mu`` and ``cov`` are the
-    mean and covariance of the kept feature rows. Images smaller than one block are skipped
+    block are kept; ``mu`` and ``cov`` are their ``nanmean`` and ``nancov`` (:func:`_mvg`), as
+    the release's ``estimatemodelparam.m``. Images smaller than one block are skipped
     (``images`` counts those used). Raises :class:`~iqabench.errors.DatasetError` when no more
     blocks than features (36) are kept, too few for a full-rank covariance.
     """
@@ -130,11 +145,11 @@ def fit_pristine_model(
             continue
         features, sharpness = niqe_features(image, block_size)
         sharp = sharpness > sharpness_threshold * sharpness.max()
-        kept.append(_complete_rows(features[sharp]))
+        kept.append(features[sharp])
     rows = np.concatenate(kept) if kept else np.empty((0, N_FEATURES))
-    if rows.shape[0] <= N_FEATURES:
+    if _complete_rows(rows).shape[0] <= N_FEATURES:
         raise DatasetError(
-            f"only {rows.shape[0]} sharp {block_size}x{block_size} blocks in "
+            f"only {_complete_rows(rows).shape[0]} sharp {block_size}x{block_size} blocks in "
             f"{len(kept)} usable images; fitting the {N_FEATURES}-feature model needs more "
             f"than {N_FEATURES}: add more or larger images"
         )
@@ -172,6 +187,63 @@ def save_pristine_model(path: str | Path, mu: np.ndarray, cov: np.ndarray) -> Pa
     return path
 
 
+class FlatWindowShare(Metric):
+    """Per-image diagnostic of NIQE and BRISQUE: the share of 7x7 windows of one grey level.
+
+    Not a quality metric and not registered: the runner computes it beside the scores of the
+    metrics that name it in ``diagnostics`` (it is cached in the score store like a score) and
+    records it per image in the results, with a warning when many images of a dataset have
+    flat windows. Inside a flat window the MSCN coefficient is rounding noise: there the
+    scores follow the reference runs' arithmetic (see
+    :func:`~iqabench.features.nss.local_mean_std`), and MATLAB's would differ (by up to 5.7%
+    for NIQE and 1.7 points for BRISQUE on the thermal oracle set).
+    """
+
+    name: ClassVar[str] = "flat-window-share"
+    family = "TR-NR"
+    full_reference = False
+    higher_is_better = False
+    colour = "grey"
+    version = "1"
+    citation = "iqabench diagnostic (share of 7x7 windows of one grey level)"
+    batch_size = 32
+    #: An image whose share exceeds this has flat areas worth a warning.
+    IMAGE_THRESHOLD: ClassVar[float] = 0.005
+    #: A dataset is warned about when more than this share of its images exceed the threshold.
+    DATASET_THRESHOLD: ClassVar[float] = 0.05
+
+    def score(
+        self, images: Sequence[np.ndarray], refs: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        return np.asarray([flat_window_share(image) for image in images], dtype=np.float64)
+
+    @classmethod
+    def summarise(
+        cls, shares: Mapping[str, float], metric: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """What the results keep (per-item shares, how many images exceed the threshold) and
+        the warning for a dataset with many flat images."""
+        over = sorted(item for item, share in shares.items() if share > cls.IMAGE_THRESHOLD)
+        summary = {
+            "window": 7,
+            "image_threshold": cls.IMAGE_THRESHOLD,
+            "images": len(shares),
+            "images_over_threshold": len(over),
+            "max_share": max(shares.values(), default=None),
+            "per_item": dict(shares),
+        }
+        notes = []
+        if shares and len(over) > cls.DATASET_THRESHOLD * len(shares):
+            notes.append(
+                f"{len(over)} of {len(shares)} images have more than "
+                f"{cls.IMAGE_THRESHOLD:.1%} flat 7x7 windows (largest share "
+                f"{summary['max_share']:.1%}): there {metric} scores rest on rounding noise "
+                "(iqabench follows the reference Octave run; MATLAB's values differ, by up to "
+                "5.7% for NIQE and 1.7 points for BRISQUE on the thermal oracle set)"
+            )
+        return summary, notes
+
+
 class NIQE(Metric):
     """NIQE: distance of an image's NSS features from a model of pristine natural images.
 
@@ -191,7 +263,7 @@ class NIQE(Metric):
     full_reference = False
     higher_is_better = False
     colour = "grey"
-    version = "1"
+    version = "2"
     citation = (
         "A. Mittal, R. Soundararajan, A. C. Bovik, Making a 'completely blind' image quality "
         "analyzer, IEEE Signal Processing Letters 20(3), 2013, doi 10.1109/LSP.2012.2227726"
@@ -199,6 +271,8 @@ class NIQE(Metric):
     default_params: ClassVar[dict[str, Any]] = {"model": None}
     file_params = ("model",)
     batch_size = 16
+    #: Per-image diagnostics the runner records beside the scores.
+    diagnostics: ClassVar[tuple[type[Metric], ...]] = (FlatWindowShare,)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
