@@ -21,15 +21,26 @@ import numpy as np
 import pytest
 
 from iqabench.errors import UserError
-from iqabench.evaluate import correlations, summarize_splits
+from iqabench.evaluate import MIN_TEST_ITEMS, correlations, summarize_splits
 from iqabench.report import build_comparison, build_report
-from iqabench.report.figures import GROUPS, fitted_curve, performance_spec, radial_range
-from iqabench.report.results import MetricResult, Run, ScoreRow, Spread, Stats, load_run
-from iqabench.report.significance import significance, significance_table
+from iqabench.report.figures import GROUPS, RADIAL_RANGE, performance_spec
+from iqabench.report.results import (
+    Figure,
+    MetricResult,
+    Run,
+    ScoreRow,
+    SplitSizes,
+    Spread,
+    Stats,
+    load_run,
+)
+from iqabench.report.scatter import fitted_curve, subjective_label
+from iqabench.report.significance import significance, significance_table, split_significance
 from iqabench.report.tables import (
+    best_marks,
     overall_table,
     per_type_table,
-    rank_marks,
+    result_tables,
     to_csv,
     to_latex,
     to_markdown,
@@ -97,11 +108,17 @@ def _quick_evaluate(
             "n": int(ys.size),
             "plcc_ci": None,
             "srocc_ci": None,
-            "mapping": {"kind": "linear", "params": [slope, intercept], "converged": False},
+            "small_sample": int(ys.size) < MIN_TEST_ITEMS,
+            "mapping": {
+                "kind": "linear",
+                "params": [slope, intercept],
+                "domain": [float(oriented.min()), float(oriented.max())],
+                "converged": None,
+            },
         }
 
     overall = correlations(x, y, hib, bootstrap=100).to_dict() if full else quick(x, y)
-    chosen = {d: np.array([t == d for t in types]) for d in dict.fromkeys(types)}
+    chosen = {d: np.array([t == d for t in types]) for d in dict.fromkeys(types) if d}
     return {"overall": overall, "per_type": {d: quick(x[m], y[m]) for d, m in chosen.items()}}
 
 
@@ -116,8 +133,12 @@ def write_run(
     name: str = "synthetic-lwir",
     display_name: str = "Synthetic LWIR",
 ) -> Path:
-    """Write ``summary.json`` and ``scores.csv`` of a plausible run into ``folder``."""
+    """Write ``summary.json`` and ``scores.csv`` of a plausible run into ``folder``.
+
+    With no ``distortions`` (an authentic-distortion dataset such as TIIQAD) every item has no
+    type and a quality drawn uniformly from 1..5."""
     rng = np.random.default_rng(seed)
+    kinds = distortions or ("",)
     items = [
         {
             "item_id": f"s{c:02d}_{d}_{lvl}",
@@ -130,9 +151,12 @@ def write_run(
             "quality": float(levels + 1 - lvl),
         }
         for c in range(n_contents)
-        for d in distortions
+        for d in kinds
         for lvl in range(1, levels + 1)
     ]
+    if not distortions:
+        for item in items:
+            item["mos"] = item["quality"] = float(rng.uniform(1.0, 5.0))
     quality = np.array([i["quality"] for i in items])
     types = [i["distortion"] for i in items]
     contents = sorted({i["content"] for i in items})
@@ -153,7 +177,23 @@ def write_run(
             for d in distortions:
                 block = summary["per_type"].setdefault(d, {})
                 block[stat] = summarize_splits([r["per_type"][d][stat] for r in results])
+        summary["test_items"] = {
+            "overall": sizes([int(m.sum()) for m in chosen]),
+            "per_type": {
+                d: sizes([sum(t == d for t in types_of(m)) for m in chosen]) for d in distortions
+            },
+        }
         return summary
+
+    def sizes(counts: list[int]) -> dict:
+        median = float(np.median(counts))
+        return {
+            "median": median,
+            "min": min(counts),
+            "max": max(counts),
+            "values": counts,
+            "small_sample": median < MIN_TEST_ITEMS,
+        }
 
     def types_of(mask: np.ndarray) -> list[str]:
         return [t for t, k in zip(types, mask, strict=True) if k]
@@ -234,7 +274,10 @@ def write_run(
             "n_images": len(items),
             "n_contents": n_contents,
             "distortions": list(distortions),
-            "score_type": "ordinal quality (6 - level), not a MOS",
+            "score_type": "ordinal quality (6 - level), NOT a MOS",
+            "score_label": "ordinal quality",
+            "score_scale": "1..5",
+            "score_range": [1.0, float(levels)],
             "higher_is_better": True,
         },
         "protocol": {
@@ -244,6 +287,7 @@ def write_run(
             "split_mode": "content",
             "bootstrap": 100,
             "confidence": 0.95,
+            "min_test_items": MIN_TEST_ITEMS,
         },
         "timing": {
             "started": "2026-11-23T10:00:00+00:00",
@@ -277,12 +321,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- a hand-made run for exact table tests --------------------------------------------------------
 
 
-def _stats(srocc: float, plcc: float | None = None, rmse: float = 0.5) -> Stats:
+def _stats(srocc: float, plcc: float | None = None, rmse: float = 0.5, n: int = 100) -> Stats:
     plcc = srocc if plcc is None else plcc
-    return Stats(plcc=plcc, srocc=srocc, krocc=srocc - 0.1, rmse=rmse, n=100)
+    return Stats(plcc=plcc, srocc=srocc, krocc=srocc - 0.1, rmse=rmse, n=n)
 
 
-def _metric(name: str, family: str, overall: Stats, **kw) -> MetricResult:
+def _metric(name: str, family: str, overall: Stats | None, **kw) -> MetricResult:
     values = dict(
         name=name,
         display_name=name.upper(),
@@ -312,7 +356,7 @@ def _metric(name: str, family: str, overall: Stats, **kw) -> MetricResult:
     return MetricResult(**values)
 
 
-def _run(*metrics: MetricResult, distortions: tuple[str, ...] = ()) -> Run:
+def _run(*metrics: MetricResult, distortions: tuple[str, ...] = (), splits: int = 0) -> Run:
     from iqabench.report.results import DatasetInfo
 
     return Run(
@@ -321,7 +365,7 @@ def _run(*metrics: MetricResult, distortions: tuple[str, ...] = ()) -> Run:
         created="",
         software={},
         dataset=DatasetInfo("x", "X", "/", 100, 10, list(distortions), "MOS", True),
-        protocol={},
+        protocol={"splits": splits, "train_fraction": 0.8, "min_test_items": 10},
         timing={},
         counts={},
         metrics={m.name: m for m in metrics},
@@ -331,21 +375,68 @@ def _run(*metrics: MetricResult, distortions: tuple[str, ...] = ()) -> Run:
     )
 
 
-def _spread(median: float, iqr: float) -> Spread:
-    return Spread(median, median - iqr / 2, median + iqr / 2, iqr, median - iqr, median + iqr, 10)
+def _split_values(centre: float, spread: float = 0.01, n: int = 10) -> tuple[float, ...]:
+    """Ten split values around ``centre`` (a fixed zig-zag, so tests are exact)."""
+    return tuple(centre + spread * ((-1) ** k) * (k % 3) for k in range(n))
 
 
-# -- ranking ----------------------------------------------------------------------------------
+def _noisy(values: tuple[float, ...], shift: float, noise: float = 0.02) -> tuple[float, ...]:
+    """``values`` moved by ``shift`` with alternating noise: a difference that varies."""
+    return tuple(v + shift + noise * (-1) ** k for k, v in enumerate(values))
 
 
-def test_rank_marks_follow_the_statistics_direction() -> None:
-    assert rank_marks([0.8, 0.9, 0.85, math.nan], higher_is_better=True) == [None, 1, 2, None]
-    assert rank_marks([0.8, 0.9, 0.85, math.nan], higher_is_better=False) == [1, None, 2, None]
+def _split(values: tuple[float, ...], test_items: float = 50.0) -> dict:
+    """``split_overall`` (SROCC only) and ``split_sizes`` of a metric over splits."""
+    finite = np.array([v for v in values if math.isfinite(v)])
+    q25, median, q75 = np.percentile(finite, [25, 50, 75])
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    spread = Spread(
+        float(median),
+        float(q25),
+        float(q75),
+        float(q75 - q25),
+        float(finite.min()),
+        float(finite.max()),
+        int(finite.size),
+        missing=len(values) - int(finite.size),
+        interval=(float(lo), float(hi)),
+        values=values,
+    )
+    sizes = SplitSizes(test_items, (int(test_items),) * len(values), test_items < 10)
+    return {
+        "split_overall": {"srocc": spread},
+        "split_sizes": sizes,
+        "n_splits": len(values),
+    }
 
 
-def test_rank_marks_compare_displayed_values_and_share_ties() -> None:
-    # 0.9001 and 0.8998 both print as 0.900: both best; the next distinct value is second.
-    assert rank_marks([0.9001, 0.8998, 0.7, 0.6], True) == [1, 1, 2, None]
+# -- what is bold ------------------------------------------------------------------------------
+
+
+def test_best_marks_under_all_images_follow_the_statistics_direction() -> None:
+    figures = [Figure(0.8), Figure(0.9), Figure(0.85), Figure(math.nan)]
+    assert best_marks(figures, True, "all", 0.2) == [False, True, False, False]
+    assert best_marks(figures, False, "all", 0.2) == [True, False, False, False]
+    # 0.9001 and 0.8998 both print as 0.900: both are the best value as printed.
+    assert best_marks([Figure(0.9001), Figure(0.8998), Figure(0.7)], True, "all", 0.2) == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_small_samples_are_never_bold_and_never_lead() -> None:
+    figures = [Figure(0.99, small_sample=True), Figure(0.7), Figure(0.6)]
+    assert best_marks(figures, True, "all", 0.2) == [False, True, False]
+    assert best_marks([Figure(0.99, small_sample=True)], True, "all", 0.2) == [False]
+
+
+def test_best_marks_over_splits_bold_what_the_test_cannot_separate() -> None:
+    leader = _split_values(0.90)
+    close = _noisy(leader, -0.005)  # 0.005 behind on average, with a spread of 0.02
+    far = _split_values(0.70)
+    figures = [Figure(float(np.median(v)), values=v) for v in (leader, close, far)]
+    assert best_marks(figures, True, "splits", 0.2) == [True, True, False]
 
 
 def test_best_is_bold_whatever_the_metrics_own_direction() -> None:
@@ -356,36 +447,52 @@ def test_best_is_bold_whatever_the_metrics_own_direction() -> None:
         _metric("niqe", "TR-NR", _stats(0.90, rmse=0.20), higher_is_better=False),
     )
     table = overall_table([run])
-    ranks = {
-        row.key: {c.header: cell.rank for c, cell in zip(table.columns, row.cells, strict=True)}
+    assert table.protocol == "all" and table.key == "overall"
+    best = {
+        row.key: {c.header: cell.best for c, cell in zip(table.columns, row.cells, strict=True)}
         for row in table.rows
     }
-    assert ranks["gmsd"]["SROCC"] == 1 and ranks["niqe"]["SROCC"] == 2
-    assert ranks["psnr"]["SROCC"] is None
-    # RMSE: smaller is better.
-    assert ranks["niqe"]["RMSE"] == 1 and ranks["gmsd"]["RMSE"] == 2
-    assert ranks["psnr"]["RMSE"] is None
+    assert best["gmsd"]["SROCC"] and not best["niqe"]["SROCC"] and not best["psnr"]["SROCC"]
+    assert best["niqe"]["RMSE"] and not best["gmsd"]["RMSE"]  # smaller RMSE is better
 
 
-def test_trainable_metric_is_ranked_by_its_median_and_shows_its_spread() -> None:
-    run = _run(
-        _metric("psnr", "TR-FR", _stats(0.80)),
+def _split_run() -> Run:
+    """PSNR (training-free) and a trainable BRISQUE on the same ten splits."""
+    return _run(
+        _metric("psnr", "TR-FR", _stats(0.80), **_split(_split_values(0.82))),
         _metric(
             "brisque",
             "TR-NR",
             _stats(0.99),  # the pooled cross-validated value, not what tables show
             trainable=True,
             evaluation="splits",
-            n_splits=10,
-            split_overall={"srocc": _spread(0.70, 0.04)},
+            **_split(_split_values(0.70)),
         ),
+        splits=10,
     )
-    table = per_type_table([run], "srocc")
-    assert [c.header for c in table.columns] == ["Overall"]
-    cells = {row.key: row.cells[0] for row in table.rows}
-    assert cells["brisque"].text == "0.700" and cells["brisque"].spread_text == "0.040"
-    assert cells["brisque"].rank == 2 and cells["psnr"].rank == 1
-    assert "median over 10" in table.caption
+
+
+def test_default_tables_compare_every_metric_on_the_same_splits() -> None:
+    tables = result_tables([_split_run()])
+    default, *_, whole = tables[0], tables[-1]
+    assert default.key == "overall" and default.protocol == "splits"
+    assert [r.key for r in default.rows] == ["psnr", "brisque"]
+    cells = {row.key: row.cells[1] for row in default.rows}  # SROCC column
+    assert cells["psnr"].text == f"{np.median(_split_values(0.82)):.3f}"
+    assert cells["brisque"].text == "0.700"  # the median over splits, not the pooled 0.99
+    assert cells["brisque"].n_text == "n=50, 10/10" and cells["brisque"].interval_text
+    assert cells["psnr"].best and not cells["brisque"].best
+    assert "Nadeau and Bengio" in default.caption and "median over splits" in default.caption
+    # The all-image figures of training-free metrics are in their own, labelled table.
+    assert whole.key == "all_images" and whole.protocol == "all"
+    assert [r.key for r in whole.rows] == ["psnr"] and whole.title.startswith("All images")
+
+
+def test_splits_without_a_value_are_counted_and_small_samples_flagged() -> None:
+    values = (*_split_values(0.9, n=6), math.nan, math.nan, math.nan, math.nan)
+    run = _run(_metric("psnr", "TR-FR", _stats(0.8), **_split(values, test_items=3.0)), splits=10)
+    (cell,) = [r.cells[1] for r in overall_table([run]).rows]
+    assert cell.n_text == "n=3, 6/10" and cell.small_sample and not cell.best
 
 
 def test_rows_are_grouped_by_family() -> None:
@@ -401,7 +508,7 @@ def test_rows_are_grouped_by_family() -> None:
 def test_skipped_metrics_are_not_in_the_tables() -> None:
     run = _run(
         _metric("psnr", "TR-FR", _stats(0.8)),
-        _metric("vif", "TR-FR", None, status="skipped", reason="no model"),  # type: ignore[arg-type]
+        _metric("vif", "TR-FR", None, status="skipped", reason="no model"),
     )
     assert [r.key for r in overall_table([run]).rows] == ["psnr"]
 
@@ -411,8 +518,8 @@ def test_skipped_metrics_are_not_in_the_tables() -> None:
 
 def _small_table():
     run = _run(
-        _metric("a_b", "TR-FR", _stats(0.9, plcc=0.8, rmse=0.25)),
-        _metric("c&d", "TR-NR", _stats(0.7, plcc=0.85, rmse=0.5)),
+        _metric("a_b", "TR-FR", replace(_stats(0.9, plcc=0.8, rmse=0.25), srocc_ci=(0.85, 0.93))),
+        _metric("c&d", "TR-NR", _stats(0.7, plcc=0.85, rmse=0.5, n=8)),
     )
     table = overall_table([run])
     return replace(table, caption="Caption with 5% & more.")
@@ -420,69 +527,69 @@ def _small_table():
 
 def test_markdown_output() -> None:
     assert to_markdown(_small_table()) == (
-        "**Overall performance**\n"
+        "**All images, training-free metrics: Overall performance**\n"
         "\n"
         "| Metric | Family | PLCC | SROCC | KROCC | RMSE |\n"
         "| :-- | :-- | --: | --: | --: | --: |\n"
-        "| A\\_B | TR-FR | <u>0.800</u> | **0.900** | **0.800** | **0.250** |\n"
-        "| C&amp;D | TR-NR | **0.850** | <u>0.700</u> | <u>0.600</u> | <u>0.500</u> |\n"
+        "| A\\_B | TR-FR | **0.800** n=100 | **0.900** \\[0.850, 0.930\\] n=100 | **0.800** n=100 "
+        "| **0.250** n=100 |\n"
+        "| C&amp;D | TR-NR | 0.850† n=8 | 0.700† n=8 | 0.600† n=8 | 0.500† n=8 |\n"
         "\n"
         "Caption with 5% &amp; more.\n"
     )
 
 
 def test_latex_output_uses_booktabs_and_escapes() -> None:
-    assert to_latex(_small_table()) == (
+    text = to_latex(_small_table())
+    assert text.startswith(
         "\\begin{table}[t]\n"
         "  \\centering\n"
-        "  \\caption{Overall performance. Caption with 5\\% \\& more.}\n"
+        "  \\caption{All images, training-free metrics: Overall performance. Caption with 5\\% "
+        "\\& more.}\n"
         "  \\label{tab:iqabench-overall}\n"
         "  \\begin{tabular}{llrrrr}\n"
         "    \\toprule\n"
         "    Metric & Family & PLCC & SROCC & KROCC & RMSE \\\\\n"
         "    \\midrule\n"
-        "    A\\_B & TR-FR & \\underline{0.800} & \\textbf{0.900} & \\textbf{0.800} & "
-        "\\textbf{0.250} \\\\\n"
-        "    \\midrule\n"
-        "    C\\&D & TR-NR & \\textbf{0.850} & \\underline{0.700} & \\underline{0.600} & "
-        "\\underline{0.500} \\\\\n"
-        "    \\bottomrule\n"
-        "  \\end{tabular}\n"
-        "\\end{table}\n"
     )
-
-
-def _trainable_brisque() -> MetricResult:
-    """A trainable metric whose SROCC over 10 splits has median 0.71 and IQR 0.05."""
-    return _metric(
-        "brisque",
-        "TR-NR",
-        _stats(0.9),
-        trainable=True,
-        evaluation="splits",
-        n_splits=10,
-        split_overall={"srocc": _spread(0.71, 0.05)},
+    srocc = (
+        r"\begin{tabular}[t]{@{}r@{}}\textbf{0.900} \\ {\scriptsize [0.850, 0.930]} \\ "
+        r"{\scriptsize n=100}\end{tabular}"
     )
+    assert "A\\_B & TR-FR & " in text and srocc in text
+    assert r"C\&D & TR-NR & \begin{tabular}[t]{@{}r@{}}0.850$^\dagger$ \\ " in text
+    assert text.endswith("    \\bottomrule\n  \\end{tabular}\n\\end{table}\n")
 
 
-def test_latex_comparison_has_grouped_headers_and_spread() -> None:
-    trainable = _trainable_brisque()
-    a = _run(_metric("psnr", "TR-FR", _stats(0.8)), trainable)
-    b = replace(_run(_metric("psnr", "TR-FR", _stats(0.6))), path=Path("/runs/y"))
+def test_latex_comparison_has_grouped_headers() -> None:
+    a = _split_run()
+    b = replace(_split_run(), path=Path("/runs/y"))
     text = to_latex(per_type_table([a, b], "srocc"))
     assert r" &  & \multicolumn{1}{c}{X (x)} & \multicolumn{1}{c}{X (y)} \\" in text
     assert r"\cmidrule(lr){3-3} \cmidrule(lr){4-4}" in text
-    assert r"BRISQUE & TR-NR & \underline{0.710} {\scriptsize (0.050)} & -- \\" in text
+    assert r"{\scriptsize n=50, 10/10}" in text
 
 
-def test_csv_output_has_plain_numbers_and_iqr_columns() -> None:
-    trainable = _trainable_brisque()
-    run = _run(_metric("psnr", "TR-FR", _stats(0.8)), trainable)
-    rows = list(csv.DictReader(io.StringIO(to_csv(per_type_table([run], "srocc")))))
-    assert list(rows[0]) == ["metric", "display_name", "family", "Overall", "Overall IQR"]
-    assert rows[0]["metric"] == "psnr" and float(rows[0]["Overall"]) == 0.8
-    assert rows[0]["Overall IQR"] == ""
-    assert float(rows[1]["Overall"]) == 0.71 and float(rows[1]["Overall IQR"]) == 0.05
+def test_csv_output_has_plain_numbers_intervals_and_n() -> None:
+    rows = list(csv.DictReader(io.StringIO(to_csv(per_type_table([_split_run()], "srocc")))))
+    assert list(rows[0]) == [
+        "metric",
+        "display_name",
+        "family",
+        "Overall",
+        "Overall low",
+        "Overall high",
+        "Overall n",
+        "Overall splits",
+        "Overall small sample",
+    ]
+    brisque = rows[1]
+    assert brisque["metric"] == "brisque" and float(brisque["Overall"]) == pytest.approx(0.70)
+    low, high = np.percentile(_split_values(0.70), [2.5, 97.5])
+    assert float(brisque["Overall low"]) == pytest.approx(low)
+    assert float(brisque["Overall high"]) == pytest.approx(high)
+    assert brisque["Overall n"] == "50.0" and brisque["Overall splits"] == "10"
+    assert brisque["Overall small sample"] == "false"
 
 
 # -- significance -------------------------------------------------------------------------------
@@ -520,9 +627,23 @@ def test_significance_worked_example() -> None:
     sig = significance(_significance_run())
     assert sig is not None and sig.keys == ["good", "twin", "poor"]
     assert sig.matrix == [[0, 0, 1], [0, 0, 1], [-1, -1, 0]]
-    assert sig.n_items == 60 and [sig.wins(i) for i in range(3)] == [1, 1, 0]
+    assert sig.n == 60 and [sig.wins(i) for i in range(3)] == [1, 1, 0]
     table = significance_table(sig)
     assert [c.text for c in table.rows[2].cells] == ["-1", "-1", "–"]
+    assert "ITU-T P.1401" in table.caption and table.protocol == "all"
+
+
+def test_split_significance_uses_the_corrected_test() -> None:
+    run = _run(
+        _metric("a", "TR-FR", _stats(0.9), **_split(_split_values(0.90))),
+        _metric("b", "TR-FR", _stats(0.9), **_split(_noisy(_split_values(0.90), -0.005))),
+        _metric("c", "TR-FR", _stats(0.9), **_split(_split_values(0.70))),
+        splits=10,
+    )
+    sig = split_significance(run, "srocc")
+    assert sig is not None and sig.protocol == "splits" and sig.n == 10
+    assert sig.matrix == [[0, 0, 1], [0, 0, 1], [-1, -1, 0]]
+    assert "Nadeau and Bengio" in significance_table(sig).caption
 
 
 def test_significance_needs_two_metrics() -> None:
@@ -542,7 +663,14 @@ def test_load_run_reads_the_documented_schema(run_dir: Path) -> None:
     assert nest.value("srocc") == nest.split_overall["srocc"].median
     assert nest.value("srocc", "BLU") == nest.split_per_type["BLU"]["srocc"].median
     psnr = run.metrics["psnr"]
-    assert psnr.value("srocc", "AWGN") == psnr.per_type["AWGN"].srocc
+    assert psnr.value("srocc", "AWGN") == psnr.split_per_type["AWGN"]["srocc"].median
+    assert psnr.value("srocc", "AWGN", "all") == psnr.per_type["AWGN"].srocc
+    assert math.isnan(nest.value("srocc", None, "all"))  # trainable: no all-image figures
+    figure = psnr.figure("srocc")
+    assert figure.n_items == 50.0 and figure.n_splits == figure.splits_total == 4
+    assert figure.interval == psnr.split_overall["srocc"].interval and not figure.small_sample
+    assert run.default_protocol == "splits" and run.min_test_items == MIN_TEST_ITEMS
+    assert run.dataset.score_label == "ordinal quality"
     assert psnr.overall is not None and psnr.overall.mapping_kind == "logistic5"
     # The failed item has no score; the trainable metric's item scores are averaged over splits.
     assert len(run.points("psnr").item_ids) == 149
@@ -586,14 +714,6 @@ def _edit(folder: Path, change) -> None:
 # -- figures ------------------------------------------------------------------------------------
 
 
-def test_radial_range_spreads_the_data() -> None:
-    assert radial_range([0.91, 0.95, 0.97]) == (0.85, 1.0)
-    assert radial_range([0.2, 0.5]) == (0.15, 0.55)
-    assert radial_range([math.nan]) == (0.0, 1.0)
-    lo, hi = radial_range([0.5, 0.5])
-    assert hi - lo >= 0.1 and lo < 0.5 < hi
-
-
 def test_fitted_curve_matches_the_stored_rmse_for_a_lower_is_better_metric(run_dir: Path) -> None:
     run = load_run(run_dir)
     for name in ("psnr", "gmsd", "nestconvnext"):
@@ -607,7 +727,7 @@ def test_fitted_curve_matches_the_stored_rmse_for_a_lower_is_better_metric(run_d
 
 
 def test_spider_specs_cover_every_type_and_family(run_dir: Path) -> None:
-    from iqabench.report.figures import metric_styles
+    from iqabench.report.palette import metric_styles
 
     run = load_run(run_dir)
     styles = metric_styles(run.metrics)
@@ -625,16 +745,95 @@ def test_spider_specs_cover_every_type_and_family(run_dir: Path) -> None:
         "JPEG2000",
         "White noise",
     ]
-    assert trace["r"][0] == pytest.approx(run.metrics["psnr"].per_type["AWGN"].plcc, abs=1e-5)
+    # The split protocol: the median over splits, as in the default tables.
+    median = run.metrics["psnr"].split_per_type["AWGN"]["plcc"].median
+    assert trace["r"][0] == pytest.approx(min(max(median, 0.0), 1.0), abs=1e-5)
     assert [d["name"] for d in specs["fr"]["data"]] == ["PSNR", "GMSD"]
     # The plugin's display name is HTML-escaped for plotly's label parser.
     assert specs["tr-nr"]["data"][1]["name"].startswith("&lt;img src=x")
     menu = all_metrics["layout"]["updatemenus"][0]
     assert [b["label"] for b in menu["buttons"]] == ["SROCC", "PLCC", "KROCC"]
     assert menu["active"] == 1
-    lo, hi = all_metrics["layout"]["polar"]["radialaxis"]["range"]
-    values = [v for d in all_metrics["data"] for v in d["r"]]
-    assert lo <= min(values) and max(values) <= hi and hi - lo < 1.0
+    # One fixed radial range for every statistic, panel and run.
+    for spec in specs.values():
+        assert spec["layout"]["polar"]["radialaxis"]["range"] == list(RADIAL_RANGE) == [0, 1]
+    # Within a panel every metric has its own colour, and a metric keeps it across panels.
+    colours = {d["name"]: d["marker"]["color"] for d in all_metrics["data"]}
+    assert len(set(colours.values())) == len(colours)
+    for spec in specs.values():
+        for d in spec["data"]:
+            assert d["marker"]["color"] == colours[d["name"]]
+
+
+def test_negative_values_are_clamped_and_marked_small_samples_hollow() -> None:
+    from iqabench.report.figures import Group, performance_spec
+    from iqabench.report.palette import metric_styles
+    from iqabench.report.results import DatasetInfo
+
+    def metric(name: str, srocc: float, test_items: float) -> MetricResult:
+        block = _split(_split_values(srocc), test_items=test_items)
+        per_type = {t: block["split_overall"] for t in ("A", "B", "C")}
+        sizes = {t: block["split_sizes"] for t in ("A", "B", "C")}
+        return _metric(
+            name, "TR-FR", _stats(0.5), split_per_type=per_type, split_sizes_per_type=sizes, **block
+        )
+
+    run = replace(
+        _run(metric("wrong-way", -0.4, 50.0), metric("tiny", 0.8, 3.0), splits=10),
+        dataset=DatasetInfo("x", "X", "/", 100, 10, ["A", "B", "C"], "MOS", True),
+    )
+    spec = performance_spec(run, Group("all", "All", None), "srocc", metric_styles(run.metrics))
+    wrong, tiny = spec["data"]
+    assert wrong["r"] == [0.0] * 4 and wrong["marker"]["symbol"] == ["x"] * 4
+    assert "negative: drawn at 0" in wrong["customdata"][0] and "-0.4" in wrong["customdata"][0]
+    assert tiny["marker"]["symbol"][0].endswith("-open") and "small sample" in tiny["customdata"][0]
+
+
+def test_a_dataset_without_types_gets_an_overall_bar_chart_with_intervals(tmp_path: Path) -> None:
+    from iqabench.report.palette import metric_styles
+
+    folder = write_run(
+        tmp_path / "tiiqad", metrics=DEFAULT_METRICS[2:5], distortions=(), n_contents=30, levels=1
+    )
+    run = load_run(folder)
+    spec = performance_spec(run, GROUPS[0], "srocc", metric_styles(run.metrics))
+    assert [d["type"] for d in spec["data"]] == ["bar"] * 3
+    for trace in spec["data"]:
+        assert trace["orientation"] == "h" and len(trace["y"]) == 1 and trace["x"][0] is not None
+        assert trace["error_x"]["array"][0] is not None  # the 95% interval over splits
+    tables = result_tables([run])
+    assert [t.key for t in tables] == ["overall", "all_images"]  # no per-type repetition
+    path = build_report(folder, formats=("html", "png"))
+    text = path.read_text(encoding="utf-8")
+    assert "no distortion types" in text and "0 distortion types" not in text
+    assert (folder / "figures/bars_all_srocc.png").is_file()
+
+
+def test_palette_gives_distinct_stable_colours_to_many_metrics() -> None:
+    from iqabench.report.palette import (
+        MIN_CONTRAST,
+        PALETTE_SIZE,
+        contrast_with_white,
+        metric_colours,
+        metric_styles,
+    )
+
+    names = [f"metric-{k:02d}" for k in range(36)]
+    styles = metric_styles(names)
+    assert len({styles[n].colour for n in names}) == 36
+    assert all(contrast_with_white(c) >= MIN_CONTRAST for c in metric_colours())
+    assert len(metric_colours()) == PALETTE_SIZE >= 36 and "#808080" not in metric_colours()
+    assert contrast_with_white("#ffffff") == pytest.approx(1.0)
+    assert contrast_with_white("#000000") == pytest.approx(21.0)
+    # A metric keeps its style whatever else a run holds.
+    assert metric_styles(["psnr"])["psnr"] == metric_styles(["niqe", "psnr", "ssim"])["psnr"]
+
+
+def test_ground_truth_labels_come_from_the_dataset(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    assert subjective_label(run) == "ordinal quality, 1..5"
+    text = build_report(run_dir, formats=("html",)).read_text(encoding="utf-8")
+    assert "ordinal quality, 1..5" in text and "agreement with people" not in text
 
 
 # -- the built report -------------------------------------------------------------------------
@@ -680,6 +879,39 @@ def test_report_html_is_self_contained_and_escaped(built: Path) -> None:
     assert "NO: random initialisation" in text  # and its pretrained status is shown
     assert "model file vif.npz not found" in text  # the skipped metric too
     assert "truncated PNG" in text  # and the failed item
+
+
+def test_every_srocc_and_plcc_cell_shows_its_interval_and_n(built: Path) -> None:
+    text = (built / "report.html").read_text(encoding="utf-8")
+    for key, columns in (("overall", (1, 2)), ("all_images", (1, 2)), ("per_type_srocc", None)):
+        table = re.search(rf'id="table-{key}".*?</table>', text, flags=re.DOTALL).group(0)
+        for row in re.findall(r"<tr><th scope=\"row\">.*?</tr>", table, flags=re.DOTALL):
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.DOTALL)[1:]  # not family
+            for cell in cells if columns is None else [cells[c - 1] for c in columns]:
+                assert 'class="ci"' in cell and 'class="n"' in cell, (key, cell)
+    for ext in ("md", "tex"):
+        lines = (built / f"tables/overall.{ext}").read_text(encoding="utf-8").splitlines()
+        rows = [line for line in lines if line.startswith(("| PSNR", "    PSNR"))]
+        assert rows and all(row.count("n=") == 4 and row.count("[") >= 2 for row in rows), ext
+
+
+def test_small_samples_are_greyed_and_announced(tmp_path: Path) -> None:
+    # Three scenes: each split tests one, i.e. five images per distortion type.
+    folder = write_run(tmp_path / "small", metrics=DEFAULT_METRICS[:2], n_contents=3)
+    text = build_report(folder, formats=("html", "md")).read_text(encoding="utf-8")
+    assert 'id="small-samples"' in text and 'class="small-sample"' in text
+    assert "fewer than 10 test images" in text
+    markdown = (folder / "tables/per_type_srocc.md").read_text(encoding="utf-8")
+    assert "† \\[" in markdown and "n=5, 4/4" in markdown
+
+
+def test_the_footer_says_what_the_run_computed(built: Path) -> None:
+    text = (built / "report.html").read_text(encoding="utf-8")
+    footer = re.search(r"<footer>(.*?)</footer>", text, flags=re.DOTALL).group(1)
+    summary = json.loads((built / "summary.json").read_text(encoding="utf-8"))
+    assert "no score was recomputed" not in text
+    assert f"computed {summary['counts']['scored']} results" in footer
+    assert "building a report computes no score" in footer
 
 
 def test_report_exports_are_deterministic(tmp_path: Path) -> None:
@@ -737,14 +969,17 @@ def test_comparison_lays_runs_side_by_side(run_dir: Path, tmp_path: Path) -> Non
     assert "Synthetic LWIR vs TIIQAD" in text
     assert text.count("* plotly.js v") == 1
     rows = list(csv.reader(io.StringIO((tmp_path / "cmp/tables/overall.csv").read_text())))
-    assert [h for h in rows[0][3:] if not h.endswith("IQR")] == [
+    extras = (" low", " high", " n", " splits", " small sample")
+    assert [h for h in rows[0][3:] if not h.endswith(extras)] == [
         f"{run}: {s}"
         for run in ("Synthetic LWIR", "TIIQAD")
         for s in ("PLCC", "SROCC", "KROCC", "RMSE")
     ]
     nest = dict(zip(rows[0], next(r for r in rows if r[0] == "nestconvnext"), strict=True))
-    assert float(nest["Synthetic LWIR: SROCC IQR"]) > 0
+    assert float(nest["Synthetic LWIR: SROCC high"]) > float(nest["Synthetic LWIR: SROCC low"])
+    assert nest["Synthetic LWIR: SROCC splits"] == "4"
     assert nest["TIIQAD: SROCC"] == "" and nest["TIIQAD: RMSE"] == ""  # not in the second run
+    assert "every metric on the same split test sets" in text
     assert (tmp_path / "cmp/tables/per_type_srocc.tex").is_file()
     assert not (tmp_path / "cmp/tables/overall.md").exists()
 

@@ -50,7 +50,31 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and fits")
     parser.add_argument(
-        "--workers", type=positive_int, default=1, help="processes scoring in parallel (default 1)"
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes scoring and fitting in parallel: a local pool, or the workers of a "
+        "local Dask cluster with --executor dask (default 1: this process)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where batches and per-split fits run: local (this machine, default) or dask "
+        "(pip install 'iqabench[distributed]'; a LocalCluster on 127.0.0.1 of --workers "
+        "processes, or the cluster at --scheduler)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://HOST:8786 (with --executor dask); its "
+        "workers need the same iqabench and see the dataset at the same paths",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the score store, shared by runs (default: the one the run folder names, else "
+        "$IQABENCH_CACHE/scores.db); a local disk, not a network file system",
     )
     parser.add_argument(
         "--bootstrap",
@@ -111,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             split_mode=args.split_mode,
             seed=args.seed,
             workers=args.workers,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            store=args.store,
             bootstrap=args.bootstrap,
             report=not args.no_report,
             timeout=timeout,
@@ -127,23 +154,37 @@ def _load(args: argparse.Namespace, options: dict):  # noqa: ANN202
 
 
 def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    table = Table(title=f"{result.summary['dataset']['display_name']}: agreement with people")
-    for column in ("metric", "family", "SROCC", "PLCC", "KROCC", "RMSE", "status"):
-        table.add_column(column)
-    for name, entry in result.summary["metrics"].items():
-        stats = _primary(entry)
-        table.add_row(
-            name,
-            entry["family"],
-            *(_fmt(stats.get(k)) for k in ("srocc", "plcc", "krocc", "rmse")),
-            entry["status"],
-        )
+    summary = result.summary
+    protocol = "splits" if summary["protocol"].get("splits") else "all"
+    dataset = summary["dataset"]
+    # A pipe or log file has no width: do not wrap the table at 80 columns there.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    table = Table(
+        title=f"{dataset['display_name']}: agreement with {dataset.get('score_label', 'MOS')}",
+        caption=_PROTOCOL_CAPTIONS[protocol].format(**summary["protocol"]),
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("metric", "family", "SROCC", "PLCC", "KROCC", "RMSE", "n", "status"):
+        table.add_column(column, no_wrap=column != "metric")
+    small = False
+    for name, entry in summary["metrics"].items():
+        figures, n_text, is_small = _headline(entry, protocol)
+        small |= is_small
+        style = "dim" if is_small else None
+        cells = [_fmt(figures.get(k), is_small) for k in ("srocc", "plcc", "krocc", "rmse")]
+        table.add_row(name, entry["family"], *cells, n_text, entry["status"], style=style)
     console.print(table)
-    counts = result.summary["counts"]
+    if small:
+        minimum = summary["protocol"].get("min_test_items")
+        print(
+            f"(value)†: small sample, fewer than {minimum} test images: not a headline "
+            "(see docs/report.md)"
+        )
+    counts = summary["counts"]
     print(f"results: {result.out.resolve()}")
     if result.report is not None:
         print(f"report: {result.report.resolve()}")
@@ -155,8 +196,27 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
     _print_failures("internal error", result.internal_failures)
     for name, reason in {**result.skipped, **result.failed}.items():
         print(f"iqabench: {name} not evaluated: {reason}", file=sys.stderr)
+    _print_evaluation_warnings(summary["metrics"])
     if result.report_error:
         print(f"iqabench: report not built: {result.report_error}", file=sys.stderr)
+
+
+_PROTOCOL_CAPTIONS = {
+    "splits": "every metric on the same {splits} content-disjoint split test sets: median over "
+    "splits; n = test images per split (median) x splits with a value",
+    "all": "training-free metrics on every image; n = images",
+}
+
+
+def _print_evaluation_warnings(metrics: dict) -> None:
+    """Each evaluation warning once (small samples, splits without a value, mappings that did
+    not converge), with the metrics it concerns."""
+    concerned: dict[str, list[str]] = {}
+    for name, entry in metrics.items():
+        for note in entry.get("evaluation_notes") or []:
+            concerned.setdefault(note, []).append(name)
+    for note, names in concerned.items():
+        print(f"iqabench: warning: {note}: {', '.join(names)}", file=sys.stderr)
 
 
 def _print_failures(label: str, failures: list[str], shown: int = 10) -> None:
@@ -167,16 +227,29 @@ def _print_failures(label: str, failures: list[str], shown: int = 10) -> None:
         print(f"iqabench: ... and {len(failures) - shown} more (see summary.json)", file=sys.stderr)
 
 
-def _primary(entry: dict) -> dict:
-    """Median over splits for trainable metrics, the whole dataset for the others."""
-    if entry.get("evaluation") == "splits":
-        overall = (entry.get("splits") or {}).get("overall") or {}
-        return {k: (v or {}).get("median") for k, v in overall.items()}
-    return entry.get("overall") or {}
+def _headline(entry: dict, protocol: str) -> tuple[dict, str, bool]:
+    """The console figures of a metric under the run's protocol: the median over splits of
+    every metric, or the statistics on all images; their n; whether they are a small sample."""
+    if protocol == "splits":
+        splits = entry.get("splits") or {}
+        overall = splits.get("overall") or {}
+        sizes = (splits.get("test_items") or {}).get("overall") or {}
+        figures = {k: (v or {}).get("median") for k, v in overall.items()}
+        srocc = overall.get("srocc") or {}
+        n_text = ""
+        if sizes.get("median") is not None:
+            total = srocc.get("n", 0) + srocc.get("missing", 0)
+            n_text = f"{sizes['median']:g} x {srocc.get('n', 0)}/{total}"
+        return figures, n_text, bool(sizes.get("small_sample"))
+    overall = entry.get("overall") or {}
+    n = overall.get("n")
+    return overall, "" if n is None else str(n), bool(overall.get("small_sample"))
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, small: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"({value:.3f})†" if small else f"{value:.3f}"
 
 
 def _exit_code(result) -> int:  # noqa: ANN001 - RunResult

@@ -10,26 +10,20 @@ the only statistics computed here are the pairwise significance tests, from stor
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .. import __version__
 from ..errors import UserError
-from .figures import (
-    GROUPS,
-    distortion_colours,
-    is_spider,
-    metric_styles,
-    performance_spec,
-    save_performance_figures,
-    save_scatter_grid,
-    scatter_spec,
-    subjective_label,
-)
+from .figures import GROUPS, chart_kind, chart_prefix, performance_spec, save_performance_figures
 from .html import Chart, duration, plotly_js, render
+from .palette import metric_styles
 from .results import STAT_LABELS, Run, distortion_name, load_run
-from .significance import significance, significance_table
-from .tables import EXPORTERS, Table, result_tables, run_labels
+from .scatter import save_scatter_grid, scatter_spec, subjective_label
+from .significance import Significance, significance, significance_table, split_significance
+from .tables import EXPORTERS, SMALL_MARK, Table, result_tables, run_labels, shared_protocol
 
 __all__ = ["FORMATS", "STATS", "build_comparison", "build_report"]
 
@@ -70,9 +64,33 @@ def _write_tables(tables: Sequence[Table], folder: Path, formats: Sequence[str])
 
 
 def _ordered(tables: Sequence[Table], stat: str) -> list[Table]:
-    """The overall table, then the chosen statistic's per-type table, then the others."""
+    """Per protocol (the default first): the overall table, then the chosen statistic's
+    per-type table, then the others."""
     lead = f"per_type_{stat}"
-    return sorted(tables, key=lambda t: (t.key != "overall", t.key != lead))
+    default = tables[0].protocol if tables else "splits"
+    return sorted(
+        tables,
+        key=lambda t: (
+            t.protocol != default,
+            t.key not in ("overall", "all_images"),
+            not t.key.endswith(lead),
+        ),
+    )
+
+
+def _significance_tables(run: Run, stat: str) -> list[tuple[Significance, Table]]:
+    """The default protocol's significance matrix first (key ``significance``), then, under
+    the split protocol, the all-image F-test of the training-free metrics."""
+    found: list[tuple[Significance, Table]] = []
+    if run.default_protocol == "splits":
+        split = split_significance(run, stat)
+        if split is not None:
+            found.append((split, significance_table(split, "significance")))
+    whole = significance(run)
+    if whole is not None:
+        key = "significance" if run.default_protocol == "all" else "significance_all_images"
+        found.append((whole, significance_table(whole, key)))
+    return found
 
 
 def build_report(
@@ -82,16 +100,17 @@ def build_report(
 
     Writes ``report.html``, ``figures/*.png|svg`` and ``tables/*.csv|md|tex`` (as ``formats``
     asks) into the run folder, and returns the path of ``report.html`` (of the run folder when
-    no HTML was asked for). ``stat`` (srocc, plcc or krocc) is the statistic the spider
-    diagrams show first and the only one exported as static spider figures.
+    no HTML was asked for). ``stat`` (srocc, plcc or krocc) is the statistic the charts show
+    first, the significance matrix over splits tests, and the only one exported as static
+    performance figures.
     """
     chosen = _check(stat, formats)
     run = load_run(run_dir)
     out = run.path
     tables = _ordered(result_tables([run]), stat)
-    sig = significance(run)
-    sig_table = significance_table(sig) if sig is not None else None
-    written = _write_tables([*tables, *([sig_table] if sig_table else [])], out / "tables", chosen)
+    matrices = _significance_tables(run, stat)
+    exported = [*tables, *(table for _, table in matrices)]
+    written = _write_tables(exported, out / "tables", chosen)
     images = [f for f in chosen if f in IMAGE_FORMATS]
     if images:
         figures = out / "figures"
@@ -106,40 +125,72 @@ def build_report(
     for group in GROUPS:
         spec = performance_spec(run, group, stat, styles)
         if spec is not None:
-            spec["filename"] = f"{'spider' if is_spider(run) else 'bars'}_{group.key}"
+            spec["filename"] = f"{chart_prefix(run)}_{group.key}"
         note = f"No {group.title.lower()} were evaluated in this run."
         performance.append(Chart(f"perf-{group.key}", group.title, spec, note))
-    colours = distortion_colours(run)
     scatters = []
     for i, metric in enumerate(run.evaluated):
-        spec = scatter_spec(run, metric, colours)
+        spec = scatter_spec(run, metric)
         spec["filename"] = f"scatter_{i + 1}"
         scatters.append(Chart(f"scatter-{i + 1}", metric.display_name, spec))
     charts_used = any(c.spec is not None for c in [*performance, *scatters])
     not_evaluated = [m for m in run.metrics.values() if not m.ok]
+    default_tables = [t for t in tables if t.protocol == run.default_protocol]
     text = render(
         "report.html.j2",
         title=f"iqabench report: {run.label}",
         version=__version__,
         run=run,
         stat_label=STAT_LABELS[stat],
-        spider=is_spider(run),
+        chart_kind=chart_kind(run),
         dataset_facts=_dataset_facts(run),
         protocol_facts=_protocol_facts(run),
         performance=performance,
-        tables=tables,
+        default_tables=default_tables,
+        other_tables=[t for t in tables if t.protocol != run.default_protocol],
+        small_samples=_small_sample_note(run, default_tables),
+        small_mark=SMALL_MARK,
         scatters=scatters,
         subjective_label=subjective_label(run),
-        significance=sig,
-        significance_table=sig_table,
+        matrices=matrices,
         not_evaluated=not_evaluated,
         n_problems=len(not_evaluated) + len(run.warnings) + len(run.failures),
         exports=[p.relative_to(out).as_posix() for p in written],
         has_figures=bool(images),
         charts_used=charts_used,
         plotly_js=plotly_js() if charts_used else "",
+        footer=_footer(run),
     )
     return _write(out / "report.html", text)
+
+
+def _small_sample_note(run: Run, tables: Sequence[Table]) -> str:
+    """One sentence on the small samples of the default tables (empty when there are none)."""
+    cells = [c for t in tables for row in t.rows for c in row.cells if not math.isnan(c.value)]
+    small = [c for c in cells if c.small_sample]
+    if not small:
+        return ""
+    sizes = [m.split_sizes.median for m in run.under("splits") if m.split_sizes is not None]
+    where = (
+        f" The split test sets of this run hold a median of {statistics.median(sizes):g} images."
+        if sizes and run.default_protocol == "splits"
+        else ""
+    )
+    return (
+        f"Small samples: {len(small)} of the {len(cells)} values in the tables below rest on "
+        f"fewer than {run.min_test_items} test images; they are greyed and marked "
+        f"{SMALL_MARK}, never bold, and say little about the metrics.{where}"
+    )
+
+
+def _footer(run: Run) -> str:
+    counts = run.counts
+    return (
+        f"Built by iqabench {__version__} from summary.json and scores.csv of the run folder "
+        f"{run.path}; building a report computes no score. The run itself computed "
+        f"{counts.get('scored', 0)} results, reused {counts.get('reused', 0)} from the score "
+        f"store and failed {counts.get('failed', 0)}."
+    )
 
 
 def build_comparison(
@@ -152,7 +203,9 @@ def build_comparison(
 
     Writes ``comparison.html`` and ``tables/*.csv|md|tex`` (the image formats apply to single
     run reports and are ignored here) and returns the path of ``comparison.html`` (of
-    ``out_dir`` when no HTML was asked for). Ranks are computed within each run's columns.
+    ``out_dir`` when no HTML was asked for). Every table shows one protocol: the split
+    protocol when every run has splits, else all images; bold is decided within each run's
+    columns.
     """
     chosen = _check(stat, formats)
     if len(run_dirs) < 2:
@@ -193,6 +246,10 @@ def build_comparison(
     charts_used = any(c.spec is not None for c in performance)
     text = render(
         "comparison.html.j2",
+        protocol=shared_protocol(runs),
+        small_mark=SMALL_MARK,
+        footer=f"Built by iqabench {__version__} from the summary.json and scores.csv of each "
+        "run folder; building a comparison computes no score.",
         title="iqabench comparison: " + " vs ".join(labels),
         version=__version__,
         runs=runs,
@@ -219,9 +276,17 @@ def _dataset_facts(run: Run) -> list[tuple[str, str]]:
         ("Images", str(ds.n_images)),
         ("Scenes", str(ds.n_contents)),
         ("Distortion types", types),
-        ("Subjective score", ds.score_type + ("" if ds.higher_is_better else ", lower is better")),
+        ("Ground truth", _ground_truth(run)),
         ("Metrics evaluated", f"{len(run.evaluated)} of {len(run.metrics)}"),
     ]
+
+
+def _ground_truth(run: Run) -> str:
+    ds = run.dataset
+    text = subjective_label(run)
+    if ds.score_type and ds.score_type != ds.score_label:
+        text += f" ({ds.score_type})"
+    return text + ("" if ds.higher_is_better else "; published lower-is-better")
 
 
 def _protocol_facts(run: Run) -> list[tuple[str, str]]:
@@ -233,16 +298,23 @@ def _protocol_facts(run: Run) -> list[tuple[str, str]]:
         if splits
         else "none (training-free metrics only)"
     )
+    tables = (
+        "every metric on the same split test sets (median, central 95% of the split values)"
+        if run.default_protocol == "splits"
+        else "every image (training-free metrics)"
+    )
+    bootstrap = (
+        f"{p.get('bootstrap')} bootstrap resamples over images" if p.get("bootstrap") else "none"
+    )
     return [
         ("Splits", split_text),
-        ("Seed", str(p.get("seed", "–"))),
+        ("Tables and charts", tables),
+        ("Intervals on all images", bootstrap),
         (
-            "Confidence intervals",
-            f"{100 * float(p.get('confidence', 0.95)):.0f}% bootstrap, "
-            f"{p.get('bootstrap', 0)} resamples"
-            if p.get("bootstrap")
-            else "none",
+            "Small sample",
+            f"fewer than {run.min_test_items} test images: greyed, marked {SMALL_MARK}, never bold",
         ),
+        ("Seed", str(p.get("seed", "–"))),
         ("Created", run.created or "–"),
         ("Time taken", duration(t.get("seconds"))),
         (

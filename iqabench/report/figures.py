@@ -1,75 +1,48 @@
-"""Figures: interactive plotly specifications for the HTML report and static matplotlib exports.
+"""Performance charts: interactive plotly specifications and static matplotlib exports.
 
-Both renderings draw the same data with the same colour and marker per metric (assigned in the
-run's metric order) and the same colour per distortion type, so a figure in a paper matches the
-HTML report. Spider diagrams have one axis per distortion type; with fewer than three types a
-polygon is meaningless and a grouped bar chart is drawn instead (and the report says so).
-Plotly specifications are plain JSON-ready dicts; text in them is HTML-escaped because plotly
-reads its labels as a small subset of HTML.
+Both renderings draw the same figures (the run's default protocol, see
+:mod:`iqabench.report.results`) with the same style per metric (:mod:`.palette`), so a figure
+in a paper matches the HTML report. With three or more distortion types a spider diagram has
+one axis per type, in the dataset card's order, on a fixed radial range of 0 to 1 for every
+statistic: a negative value (a metric that disagrees with people) is drawn at 0 with a cross
+and its true value in the hover text, and a small-sample value with a hollow marker. With one
+or two types, grouped bars per type and overall; with none (e.g. TIIQAD, authentic
+distortions), one bar per metric overall. Bars carry their 95% interval as error bars and are
+hatched when they are small samples. Plotly specifications are plain JSON-ready dicts.
 """
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from .results import STAT_LABELS, MetricResult, Run, distortion_name
+from .palette import Style, metric_styles, mpl_text, plotly_text
+from .render import mpl_rc, save_figure
+from .results import STAT_LABELS, Figure, MetricResult, Run, distortion_name
+from .tables import interval_text, n_text
 
-#: Statistics a spider diagram can show (RMSE is in score units, not comparable across axes).
+#: Statistics a chart can show (RMSE is in score units, not comparable across axes).
 SPIDER_STATS: tuple[str, ...] = ("srocc", "plcc", "krocc")
-#: Colour-blind-safe metric colours (Okabe and Ito, with two darker additions).
-METRIC_COLOURS: tuple[str, ...] = (
-    "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#E69F00",
-    "#56B4E9",
-    "#882255",
-    "#444444",
-)
-#: (plotly symbol, matplotlib marker) pairs; 7 markers and 8 colours give 56 distinct styles.
-METRIC_MARKERS: tuple[tuple[str, str], ...] = (
-    ("circle", "o"),
-    ("square", "s"),
-    ("diamond", "D"),
-    ("triangle-up", "^"),
-    ("triangle-down", "v"),
-    ("pentagon", "p"),
-    ("x", "X"),
-)
-DISTORTION_COLOURS: tuple[str, ...] = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
-NO_TYPE = "(no type)"
-PNG_DPI = 300
+#: The fixed radial range of every spider diagram.
+RADIAL_RANGE: tuple[float, float] = (0.0, 1.0)
+OVERALL = "Overall"
 
 
 @dataclass(frozen=True)
 class Group:
-    """A set of metric families that gets its own spider diagram."""
+    """A set of metric families that gets its own chart."""
 
     key: str
     title: str
     families: frozenset[str] | None
 
     def select(self, run: Run) -> list[MetricResult]:
-        """The run's evaluated metrics in this group, in run order."""
-        return [m for m in run.evaluated if self.families is None or m.family in self.families]
+        """The run's metrics in this group with figures under its default protocol."""
+        chosen = run.under(run.default_protocol)
+        return [m for m in chosen if self.families is None or m.family in self.families]
 
 
 GROUPS: tuple[Group, ...] = (
@@ -80,142 +53,221 @@ GROUPS: tuple[Group, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Style:
-    """How one metric is drawn everywhere."""
-
-    colour: str
-    symbol: str
-    marker: str
+def chart_kind(run: Run) -> str:
+    """``spider`` (three or more types), ``bars`` (one or two) or ``overall`` (none)."""
+    n = len(run.dataset.distortions)
+    return "spider" if n >= 3 else "bars" if n else "overall"
 
 
-def metric_styles(names: Iterable[str]) -> dict[str, Style]:
-    """A fixed style per metric name, by position.
-
-    Pass every metric of the run, skipped ones included, so that a metric keeps its colour
-    whichever others were evaluated.
-    """
-    styles = {}
-    for i, name in enumerate(names):
-        symbol, marker = METRIC_MARKERS[i % len(METRIC_MARKERS)]
-        styles[name] = Style(METRIC_COLOURS[i % len(METRIC_COLOURS)], symbol, marker)
-    return styles
+def chart_prefix(run: Run) -> str:
+    """The file name prefix of a run's static performance figures."""
+    return "spider" if chart_kind(run) == "spider" else "bars"
 
 
-def distortion_colours(run: Run) -> dict[str, str]:
-    """A colour per distortion code, in the dataset's order (items without a type in grey)."""
-    colours = {
-        code: DISTORTION_COLOURS[i % len(DISTORTION_COLOURS)]
-        for i, code in enumerate(run.dataset.distortions)
-    }
-    colours[""] = "#999999"
-    return colours
+def _categories(run: Run) -> list[str | None]:
+    """Distortion codes of the chart (None: overall)."""
+    kind = chart_kind(run)
+    types: list[str | None] = list(run.dataset.distortions)
+    return types if kind == "spider" else [*types, None]
 
 
-def radial_range(values: Iterable[float]) -> tuple[float, float]:
-    """An axis range that spreads the data out: padded, snapped to 0.05, within [-1, 1]."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return 0.0, 1.0
-    lo, hi = min(finite), max(finite)
-    pad = max(0.02, 0.1 * (hi - lo))
-    lo = max(-1.0, math.floor((lo - pad) * 20) / 20)
-    hi = min(1.0, math.ceil((hi + pad) * 20) / 20)
-    if hi - lo < 0.1:
-        lo = max(-1.0, hi - 0.1)
-    return round(lo, 2), round(hi, 2)
+def _category_name(code: str | None) -> str:
+    return OVERALL if code is None else distortion_name(code)
 
 
-def is_spider(run: Run) -> bool:
-    """True when the dataset has enough distortion types for a spider diagram (three or more)."""
-    return len(run.dataset.distortions) >= 3
+def _figures(run: Run, metrics: Sequence[MetricResult], stat: str) -> list[list[Figure]]:
+    protocol = run.default_protocol
+    return [[m.figure(stat, code, protocol) for code in _categories(run)] for m in metrics]
 
 
-def _json(value: float) -> float | None:
+def protocol_text(run: Run) -> str:
+    """What the chart's values are, in a few words."""
+    if run.default_protocol == "splits":
+        return f"median over {run.protocol.get('splits')} content-disjoint splits' test sets"
+    return "all images"
+
+
+def _hover(stat: str, figure: Figure) -> str:
+    if figure.absent:
+        return f"{STAT_LABELS[stat]}: no value"
+    text = f"{STAT_LABELS[stat]} {figure.value:.3f}"
+    detail = " ".join(p for p in (interval_text(figure), n_text(figure)) if p)
+    text += f"<br>{detail}" if detail else ""
+    if figure.value < RADIAL_RANGE[0]:
+        text += "<br>negative: drawn at 0"
+    if figure.small_sample:
+        text += "<br>† small sample"
+    return text
+
+
+def _json(value: float | None) -> float | None:
     return float(f"{value:.6g}") if value is not None and math.isfinite(value) else None
 
 
-def _text(value: str) -> str:
-    """Text for a plotly label, shown literally.
+def _title(run: Run, group: Group, stat: str) -> tuple[str, str]:
+    """Title and subtitle of a performance chart."""
+    what = "per distortion type" if chart_kind(run) != "overall" else "overall"
+    return f"{STAT_LABELS[stat]} {what}", f"{group.title}; {protocol_text(run)}"
 
-    Plotly parses labels as a subset of HTML (so ``<``, ``>`` and ``&`` become entities) and
-    typesets text between dollar signs as LaTeX (so ``$`` becomes ``&#36;``).
+
+def _plotly_title(run: Run, group: Group, stat: str) -> str:
+    title, subtitle = _title(run, group, stat)
+    return f"{title}<br><sup>{plotly_text(subtitle)}</sup>"
+
+
+# -- plotly -----------------------------------------------------------------------------------
+
+
+def _spider_values(figures: list[Figure], style: Style, stat: str) -> dict[str, list[Any]]:
+    """Radii (clamped to the fixed range), marker symbols and hover texts, closed."""
+    lo, hi = RADIAL_RANGE
+    closed = [*figures, figures[0]]
+    return {
+        "r": [None if f.absent else _json(min(max(f.value, lo), hi)) for f in closed],
+        "marker.symbol": [
+            "x"
+            if not f.absent and f.value < lo
+            else (f"{style.symbol}-open" if f.small_sample else style.symbol)
+            for f in closed
+        ],
+        "customdata": [_hover(stat, f) for f in closed],
+    }
+
+
+def _bar_values(figures: list[Figure], stat: str, axis: str = "y") -> dict[str, list[Any]]:
+    """Bar lengths along ``axis``, error bars from the 95% intervals, hatching of small
+    samples, and hover texts."""
+
+    def error(f: Figure, side: int) -> float | None:
+        if f.absent or f.interval is None:
+            return None
+        return _json(abs(f.interval[side] - f.value))
+
+    return {
+        axis: [None if f.absent else _json(f.value) for f in figures],
+        f"error_{axis}.array": [error(f, 1) for f in figures],
+        f"error_{axis}.arrayminus": [error(f, 0) for f in figures],
+        "marker.pattern.shape": ["/" if f.small_sample else "" for f in figures],
+        "customdata": [_hover(stat, f) for f in figures],
+    }
+
+
+def _traces(
+    run: Run, metrics: Sequence[MetricResult], stat: str, styles: dict[str, Style]
+) -> list[dict[str, Any]]:
+    kind = chart_kind(run)
+    names = [plotly_text(_category_name(c)) for c in _categories(run)]
+    traces = []
+    for metric, figures in zip(metrics, _figures(run, metrics, stat), strict=True):
+        style = styles[metric.name]
+        label = plotly_text(metric.display_name)
+        trace: dict[str, Any] = {
+            "name": label,
+            "marker": {"color": style.colour, "size": 9, "line": {"color": style.colour}},
+            "hovertemplate": "%{customdata}<extra>%{fullData.name}</extra>",
+        }
+        if kind == "spider":
+            values = _spider_values(figures, style, stat)
+            trace.update(
+                type="scatterpolar",
+                mode="lines+markers",
+                r=values["r"],
+                theta=[*names, names[0]],
+                customdata=values["customdata"],
+                line={"color": style.colour, "width": 2},
+            )
+            trace["marker"]["symbol"] = values["marker.symbol"]
+        else:
+            # Overall only: one horizontal bar per metric, its name beside it.
+            value, category = ("x", "y") if kind == "overall" else ("y", "x")
+            values = _bar_values(figures, stat, value)
+            trace.update(
+                {
+                    "type": "bar",
+                    "orientation": "h" if kind == "overall" else "v",
+                    category: [label] if kind == "overall" else names,
+                    value: values[value],
+                    "customdata": values["customdata"],
+                    f"error_{value}": {
+                        "type": "data",
+                        "array": values[f"error_{value}.array"],
+                        "arrayminus": values[f"error_{value}.arrayminus"],
+                        "color": "#333333",
+                        "thickness": 1.2,
+                    },
+                }
+            )
+            trace["marker"]["pattern"] = {"shape": values["marker.pattern.shape"]}
+        traces.append(trace)
+    return traces
+
+
+def _restyle(run: Run, metrics: Sequence[MetricResult], stat: str, styles: dict[str, Style]):  # noqa: ANN202
+    """What a statistic button changes in every trace (plotly ``update`` data arguments)."""
+    per_trace = []
+    for metric, figures in zip(metrics, _figures(run, metrics, stat), strict=True):
+        if chart_kind(run) == "spider":
+            per_trace.append(_spider_values(figures, styles[metric.name], stat))
+        else:
+            per_trace.append(
+                _bar_values(figures, stat, "x" if chart_kind(run) == "overall" else "y")
+            )
+    return {key: [values[key] for values in per_trace] for key in per_trace[0]}
+
+
+def value_axis(run: Run, metrics: Sequence[MetricResult]) -> list[float]:
+    """The bar charts' fixed value range: 0 (or below the lowest value, in steps of 0.2) to 1.
+
+    One range for all statistics, so that switching statistic does not move the axis.
     """
-    return html.escape(value, quote=False).replace("$", "&#36;")
-
-
-def _values(metrics: Sequence[MetricResult], types: Sequence[str], stat: str) -> list[list[float]]:
-    return [[m.value(stat, t) for t in types] for m in metrics]
-
-
-def _chart_title(group: Group, stat: str) -> str:
-    return f"{STAT_LABELS[stat]} per distortion type: {group.title}"
-
-
-def _plotly_title(group: Group, stat: str) -> str:
-    return f"{STAT_LABELS[stat]} per distortion type<br><sup>{_text(group.title)}</sup>"
+    lowest = min(
+        (
+            f.value
+            for s in SPIDER_STATS
+            for row in _figures(run, metrics, s)
+            for f in row
+            if not f.absent
+        ),
+        default=0.0,
+    )
+    return [min(0.0, math.floor(lowest * 5.0) / 5.0), 1.0]
 
 
 def performance_spec(
     run: Run, group: Group, stat: str, styles: dict[str, Style]
 ) -> dict[str, Any] | None:
-    """Plotly spider (or, with fewer than three types, grouped bar) chart of one group.
-
-    A menu switches between SROCC, PLCC and KROCC; ``stat`` is shown first. None when the
-    group has no evaluated metric.
-    """
+    """Plotly spider (or bar) chart of one group; a menu switches between SROCC, PLCC and
+    KROCC, ``stat`` shown first. None when the group has no metric with figures."""
     metrics = group.select(run)
     if not metrics:
         return None
-    types = run.dataset.distortions
-    names = [_text(distortion_name(t)) for t in types]
-    spider = is_spider(run)
-    per_stat = {s: _values(metrics, types, s) for s in SPIDER_STATS}
-    ranges = {s: radial_range(v for row in per_stat[s] for v in row) for s in SPIDER_STATS}
-
-    def series(rows: list[list[float]]) -> list[list[float | None]]:
-        closed = [row + row[:1] for row in rows] if spider else rows
-        return [[_json(v) for v in row] for row in closed]
-
-    traces = []
-    for metric, row in zip(metrics, series(per_stat[stat]), strict=True):
-        style = styles[metric.name]
-        trace: dict[str, Any] = {
-            "name": _text(metric.display_name),
-            "marker": {"color": style.colour, "symbol": style.symbol, "size": 8},
-            "hovertemplate": "%{" + ("theta" if spider else "x") + "}: "
-            "%{" + ("r" if spider else "y") + ":.3f}<extra>%{fullData.name}</extra>",
-        }
-        if spider:
-            trace.update(
-                type="scatterpolar",
-                mode="lines+markers",
-                r=row,
-                theta=names + names[:1],
-                line={"color": style.colour, "width": 2},
-            )
-        else:
-            trace.update(type="bar", x=names, y=row)
-        traces.append(trace)
-
-    value_key, range_key = ("r", "polar.radialaxis.range") if spider else ("y", "yaxis.range")
+    kind = chart_kind(run)
     buttons = [
         {
             "label": STAT_LABELS[s],
             "method": "update",
             "args": [
-                {value_key: series(per_stat[s])},
-                {range_key: list(ranges[s]), "title.text": _plotly_title(group, s)},
+                _restyle(run, metrics, s, styles),
+                {"title.text": _plotly_title(run, group, s)},
             ],
         }
         for s in SPIDER_STATS
     ]
+    legend_rows = math.ceil(len(metrics) / 4)
+    height = 160 + 30 * len(metrics) if kind == "overall" else 520 + 24 * legend_rows
     layout: dict[str, Any] = {
-        "title": {"text": _plotly_title(group, stat), "x": 0.02, "y": 0.97, "font": {"size": 15}},
-        "height": 520 + 18 * len(metrics),
-        "margin": {"l": 50, "r": 50, "t": 90, "b": 30},
+        "title": {
+            "text": _plotly_title(run, group, stat),
+            "x": 0.02,
+            "y": 0.99,
+            "yanchor": "top",
+            "pad": {"t": 4},
+            "font": {"size": 15},
+        },
+        "height": max(height, 360),
+        "margin": {"l": 50, "r": 50, "t": 100, "b": 40},
         "legend": {"orientation": "h", "x": 0.0, "y": -0.08, "yanchor": "top"},
-        "showlegend": True,
+        "showlegend": kind != "overall",
         "paper_bgcolor": "#ffffff",
         "updatemenus": [
             {
@@ -227,152 +279,149 @@ def performance_spec(
                 "xanchor": "right",
                 "y": 1.0,
                 "yanchor": "bottom",
-                "pad": {"b": 30},
+                "pad": {"b": 36},
                 "buttons": buttons,
             }
         ],
     }
-    if spider:
+    if kind == "spider":
         layout["polar"] = {
-            "radialaxis": {"range": list(ranges[stat]), "tickformat": ".2f", "angle": 90},
+            "radialaxis": {
+                "range": list(RADIAL_RANGE),
+                "tickvals": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                "tickformat": ".1f",
+                "angle": 90,
+            },
             "angularaxis": {"direction": "clockwise", "rotation": 90},
         }
-    else:
+    elif kind == "bars":
         layout["barmode"] = "group"
-        layout["yaxis"] = {"range": list(ranges[stat]), "title": {"text": STAT_LABELS[stat]}}
-    return {"data": traces, "layout": layout}
+        layout["yaxis"] = {"range": value_axis(run, metrics), "zeroline": True}
+    else:
+        layout["barmode"] = "overlay"
+        layout["xaxis"] = {"range": value_axis(run, metrics), "zeroline": True}
+        layout["yaxis"] = {"autorange": "reversed", "automargin": True}
+    return {"data": _traces(run, metrics, stat, styles), "layout": layout}
 
 
-def _mapping(metric: MetricResult) -> Any | None:
-    from ..mapping import MappingFit
-
-    stats = metric.overall
-    if stats is None or stats.mapping_params is None or stats.mapping_kind is None:
-        return None
-    domain = stats.mapping_domain or (math.nan, math.nan)
-    return MappingFit(stats.mapping_kind, stats.mapping_params, domain, stats.mapping_converged)
+# -- matplotlib -------------------------------------------------------------------------------
 
 
-def fitted_curve(metric: MetricResult, scores: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The stored mapping drawn over the range of the raw scores (empty if there is none).
-
-    The mapping was fitted on oriented scores (negated for lower-is-better training-free
-    metrics; predictions of trainable metrics are already higher-is-better), so it is evaluated
-    on the oriented grid and drawn against the raw one.
-    """
+def _draw_spider(fig: Any, run: Run, metrics: Sequence[MetricResult], stat: str, styles) -> Any:  # noqa: ANN001
     import numpy as np
 
-    mapping = _mapping(metric)
-    finite = [s for s in scores if math.isfinite(s)]
-    if mapping is None or len(finite) < 2:
-        return [], []
-    grid = np.linspace(min(finite), max(finite), 200)
-    sign = 1.0 if metric.by_splits or metric.higher_is_better else -1.0
-    mapped = mapping.predict(sign * grid)
-    return [float(v) for v in grid], [float(v) for v in mapped]
+    ax = fig.add_subplot(projection="polar")
+    names = [mpl_text(_category_name(c)) for c in _categories(run)]
+    angles = np.linspace(0.0, 2.0 * np.pi, len(names), endpoint=False)
+    ax.set_theta_offset(np.pi / 2.0)
+    ax.set_theta_direction(-1)
+    lo, hi = RADIAL_RANGE
+    for metric, figures in zip(metrics, _figures(run, metrics, stat), strict=True):
+        style = styles[metric.name]
+        radii = np.array([np.nan if f.absent else min(max(f.value, lo), hi) for f in figures])
+        ax.plot(
+            np.append(angles, angles[0]),
+            np.append(radii, radii[0]),
+            color=style.colour,
+            linewidth=1.5,
+            label=mpl_text(metric.display_name),
+        )
+        for angle, radius, f in zip(angles, radii, figures, strict=True):
+            if f.absent:
+                continue
+            negative = f.value < lo
+            ax.plot(
+                angle,
+                radius,
+                marker="x" if negative else style.marker,
+                markersize=6 if negative else 5,
+                color=style.colour,
+                markerfacecolor="white" if f.small_sample and not negative else style.colour,
+            )
+    ax.set_xticks(angles, names)
+    ax.set_ylim(lo, hi)
+    ax.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(True, linewidth=0.5, alpha=0.6)
+    return ax
 
 
-def score_label(metric: MetricResult) -> str:
-    """The x-axis label of a metric's scatter plot."""
-    if metric.by_splits:
-        return f"{metric.display_name} prediction (cross-validated)"
-    return f"{metric.display_name} score"
+def _draw_bars(fig: Any, run: Run, metrics: Sequence[MetricResult], stat: str, styles) -> Any:  # noqa: ANN001
+    import numpy as np
+
+    ax = fig.add_subplot()
+    kind = chart_kind(run)
+    rows = _figures(run, metrics, stat)
+    if kind == "overall":
+        return _draw_overall_bars(ax, metrics, rows, styles, value_axis(run, metrics), stat)
+    else:
+        categories = _categories(run)
+        width = 0.8 / len(metrics)
+        positions = [
+            np.arange(len(categories)) + (k - (len(metrics) - 1) / 2) * width
+            for k in range(len(metrics))
+        ]
+        ax.set_xticks(range(len(categories)), [mpl_text(_category_name(c)) for c in categories])
+    for metric, figures, where in zip(metrics, rows, positions, strict=True):
+        style = styles[metric.name]
+        heights = [np.nan if f.absent else f.value for f in figures]
+        errors = np.array(
+            [
+                [abs(f.value - f.interval[0]), abs(f.interval[1] - f.value)]
+                if not f.absent and f.interval is not None
+                else [np.nan, np.nan]
+                for f in figures
+            ]
+        ).T
+        bars = ax.bar(
+            where, heights, width, color=style.colour, label=mpl_text(metric.display_name)
+        )
+        ax.errorbar(where, heights, yerr=errors, fmt="none", ecolor="#333333", linewidth=1)
+        for bar, f in zip(bars, figures, strict=True):
+            if f.small_sample:
+                bar.set_hatch("//")
+                bar.set_alpha(0.6)
+    ax.set_ylim(*value_axis(run, metrics))
+    ax.axhline(0.0, color="#555555", linewidth=0.8)
+    ax.set_ylabel(STAT_LABELS[stat])
+    return ax
 
 
-def subjective_label(run: Run) -> str:
-    """The y-axis label of scatter plots."""
-    return "MOS" if run.dataset.higher_is_better else "Quality (MOS oriented, higher is better)"
-
-
-def _curve_name(metric: MetricResult) -> str:
-    mapping = _mapping(metric)
-    return "logistic fit" if mapping is not None and mapping.kind == "logistic5" else "linear fit"
-
-
-def scatter_spec(run: Run, metric: MetricResult, colours: dict[str, str]) -> dict[str, Any]:
-    """Plotly scatter of a metric's scores against MOS by distortion type, with the fit."""
-    points = run.points(metric.name)
-    traces: list[dict[str, Any]] = []
-    for code in [*run.dataset.distortions, ""]:
-        chosen = [i for i, d in enumerate(points.distortion) if d == code]
-        if not chosen:
+def _draw_overall_bars(
+    ax: Any,
+    metrics: Sequence[MetricResult],
+    rows: list[list[Figure]],
+    styles: dict[str, Style],
+    limits: list[float],
+    stat: str,
+) -> Any:
+    """One horizontal bar per metric with its 95% interval (datasets without types)."""
+    for k, (metric, (figure,)) in enumerate(zip(metrics, rows, strict=True)):
+        if figure.absent:
             continue
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": _text(distortion_name(code) if code else NO_TYPE),
-                "x": [_json(points.score[i]) for i in chosen],
-                "y": [_json(points.quality[i]) for i in chosen],
-                "text": [_text(points.item_ids[i]) for i in chosen],
-                "marker": {"color": colours.get(code, "#999999"), "size": 6, "opacity": 0.75},
-                "hovertemplate": "%{text}<br>score %{x:.4g}<br>MOS %{y:.4g}"
-                "<extra>%{fullData.name}</extra>",
-            }
+        error = None
+        if figure.interval is not None:
+            error = [
+                [abs(figure.value - figure.interval[0])],
+                [abs(figure.interval[1] - figure.value)],
+            ]
+        bar = ax.barh(
+            k,
+            figure.value,
+            0.7,
+            color=styles[metric.name].colour,
+            xerr=error,
+            error_kw={"ecolor": "#333333", "linewidth": 1, "capsize": 3},
         )
-    xs, ys = fitted_curve(metric, points.score)
-    if xs:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": _curve_name(metric),
-                "x": [_json(v) for v in xs],
-                "y": [_json(v) for v in ys],
-                "line": {"color": "#222222", "width": 2},
-                "hoverinfo": "skip",
-            }
-        )
-    overall = metric.overall
-    subtitle = (
-        f"SROCC {overall.srocc:.3f}, PLCC {overall.plcc:.3f}, n = {overall.n}" if overall else ""
-    )
-    return {
-        "data": traces,
-        "layout": {
-            "title": {"text": f"{_text(metric.display_name)}<br><sup>{subtitle}</sup>"},
-            "height": 440,
-            "margin": {"l": 60, "r": 20, "t": 70, "b": 40},
-            "xaxis": {"title": {"text": _text(score_label(metric))}, "zeroline": False},
-            "yaxis": {"title": {"text": _text(subjective_label(run))}, "zeroline": False},
-            "legend": {"orientation": "h", "x": 0.0, "y": -0.2, "yanchor": "top"},
-        },
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Static exports (matplotlib, no pyplot: figures are drawn with the Agg canvas)
-
-
-def _mpl_text(value: str) -> str:
-    """Text that matplotlib shows literally (no mathtext)."""
-    return value.replace("$", r"\$")
-
-
-def _rc() -> dict[str, Any]:
-    return {
-        "svg.hashsalt": "iqabench",
-        "font.size": 9,
-        "axes.titlesize": 10,
-        "legend.fontsize": 8,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-
-
-def _save(fig: Any, base: Path, formats: Sequence[str]) -> list[Path]:
-    """Save ``fig`` as ``base.<ext>`` for each image format, with fixed metadata."""
-    written = []
-    for ext in formats:
-        path = base.with_suffix(f".{ext}")
-        meta = (
-            {"Creator": f"iqabench {__version__}", "Date": None}
-            if ext == "svg"
-            else {"Software": f"iqabench {__version__}"}
-        )
-        fig.savefig(path, dpi=PNG_DPI, bbox_inches="tight", metadata=meta)
-        written.append(path)
-    return written
+        if figure.small_sample:
+            bar[0].set_hatch("//")
+            bar[0].set_alpha(0.6)
+    ax.set_yticks(range(len(metrics)), [mpl_text(m.display_name) for m in metrics])
+    ax.invert_yaxis()
+    ax.set_xlim(*limits)
+    ax.axvline(0.0, color="#555555", linewidth=0.8)
+    ax.set_xlabel(STAT_LABELS[stat])
+    return ax
 
 
 def save_performance_figures(
@@ -384,111 +433,29 @@ def save_performance_figures(
     three distortion types).
     """
     import matplotlib
-    import numpy as np
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure as MplFigure
 
     styles = metric_styles(run.metrics)
-    types = run.dataset.distortions
-    labels = [_mpl_text(distortion_name(t)) for t in types]
-    spider = is_spider(run)
     written: list[Path] = []
-    with matplotlib.rc_context(_rc()):
+    with matplotlib.rc_context(mpl_rc()):
         for group in GROUPS:
             metrics = group.select(run)
             if not metrics:
                 continue
-            values = _values(metrics, types, stat)
-            lo, hi = radial_range(v for row in values for v in row)
-            fig = Figure(figsize=(6.8, 4.6))
-            if spider:
-                ax = fig.add_subplot(projection="polar")
-                angles = np.linspace(0.0, 2.0 * np.pi, len(types), endpoint=False)
-                ax.set_theta_offset(np.pi / 2.0)
-                ax.set_theta_direction(-1)
-                for metric, row in zip(metrics, values, strict=True):
-                    style = styles[metric.name]
-                    ax.plot(
-                        np.append(angles, angles[0]),
-                        np.append(row, row[0]),
-                        color=style.colour,
-                        marker=style.marker,
-                        markersize=5,
-                        linewidth=1.5,
-                        label=_mpl_text(metric.display_name),
-                    )
-                ax.set_xticks(angles, labels)
-                ax.set_ylim(lo, hi)
-                ax.tick_params(axis="y", labelsize=7)
-                ax.grid(True, linewidth=0.5, alpha=0.6)
-            else:
-                ax = fig.add_subplot()
-                width = 0.8 / len(metrics)
-                for k, (metric, row) in enumerate(zip(metrics, values, strict=True)):
-                    style = styles[metric.name]
-                    ax.bar(
-                        np.arange(len(types)) + (k - (len(metrics) - 1) / 2) * width,
-                        row,
-                        width,
-                        color=style.colour,
-                        label=_mpl_text(metric.display_name),
-                    )
-                ax.set_xticks(np.arange(len(types)), labels)
-                ax.set_ylim(lo, hi)
-                ax.set_ylabel(STAT_LABELS[stat])
-            ax.set_title(_mpl_text(_chart_title(group, stat)), pad=18)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.0), frameon=False)
-            prefix = "spider" if spider else "bars"
-            written += _save(fig, out_dir / f"{prefix}_{group.key}_{stat}", formats)
-    return written
-
-
-def save_scatter_grid(run: Run, out_dir: Path, formats: Sequence[str]) -> list[Path]:
-    """PNG/SVG grid of every evaluated metric's scatter plot (``scatter_grid.<ext>``)."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    metrics = run.evaluated
-    if not metrics:
-        return []
-    colours = distortion_colours(run)
-    cols = min(4, len(metrics))
-    rows = math.ceil(len(metrics) / cols)
-    with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(3.0 * cols, 2.7 * rows + 0.5), layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False)
-        handles: dict[str, Any] = {}
-        for ax, metric in zip(axes.flat, metrics, strict=False):
-            points = run.points(metric.name)
-            for code in [*run.dataset.distortions, ""]:
-                chosen = [i for i, d in enumerate(points.distortion) if d == code]
-                if not chosen:
-                    continue
-                handles[code] = ax.scatter(
-                    [points.score[i] for i in chosen],
-                    [points.quality[i] for i in chosen],
-                    s=7,
-                    color=colours.get(code, "#999999"),
-                    alpha=0.75,
-                    linewidths=0,
-                    label=_mpl_text(distortion_name(code) if code else NO_TYPE),
+            height = 1.2 + 0.3 * len(metrics) if chart_kind(run) == "overall" else 4.8
+            fig = MplFigure(figsize=(7.2, height))
+            draw = _draw_spider if chart_kind(run) == "spider" else _draw_bars
+            ax = draw(fig, run, metrics, stat, styles)
+            title, subtitle = _title(run, group, stat)
+            ax.set_title(f"{mpl_text(title)}\n{mpl_text(subtitle)}", pad=18)
+            if chart_kind(run) != "overall":
+                ax.legend(
+                    loc="upper left",
+                    bbox_to_anchor=(1.08, 1.0),
+                    frameon=False,
+                    ncols=1 + len(metrics) // 18,
                 )
-            xs, ys = fitted_curve(metric, points.score)
-            if xs:
-                ax.plot(xs, ys, color="#222222", linewidth=1.2)
-            title = _mpl_text(metric.display_name)
-            if metric.overall is not None:
-                title += f"\nSROCC {metric.overall.srocc:.3f}, PLCC {metric.overall.plcc:.3f}"
-            ax.set_title(title)
-            ax.set_xlabel(_mpl_text(score_label(metric)))
-            ax.set_ylabel(_mpl_text(subjective_label(run)))
-        for ax in list(axes.flat)[len(metrics) :]:
-            ax.set_axis_off()
-        fig.legend(
-            list(handles.values()),
-            [h.get_label() for h in handles.values()],
-            loc="outside lower center",
-            ncols=min(6, len(handles)),
-            frameon=False,
-            markerscale=2.0,
-        )
-        return _save(fig, out_dir / "scatter_grid", formats)
+            written += save_figure(
+                fig, out_dir / f"{chart_prefix(run)}_{group.key}_{stat}", formats
+            )
+    return written

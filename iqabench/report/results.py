@@ -4,6 +4,12 @@ The schema is documented in ``docs/results.md``; this module is the only place i
 that knows its key names. Nothing here touches the score store. Anything a user can get wrong
 (a missing folder, a file from another tool, a schema this version does not read) raises
 :class:`~iqabench.errors.UserError` with one line naming the file and the key at fault.
+
+Two protocols give a metric's figures (:class:`Figure`), and a table or chart shows one of them:
+``"splits"``, the statistic on each content-disjoint split's test set summarised by its median
+and the central 95% of the split values (every metric, training-free ones included, so that
+all are compared on the same test sets), and ``"all"``, the statistic on every image with its
+bootstrap interval (training-free metrics only).
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ STATS: tuple[str, ...] = ("plcc", "srocc", "krocc", "rmse")
 #: Statistics where a larger value means closer agreement with people.
 HIGHER_IS_BETTER: dict[str, bool] = {"plcc": True, "srocc": True, "krocc": True, "rmse": False}
 STAT_LABELS: dict[str, str] = {"plcc": "PLCC", "srocc": "SROCC", "krocc": "KROCC", "rmse": "RMSE"}
+#: The two evaluation protocols a table or chart can show (see the module docstring).
+PROTOCOLS: tuple[str, ...] = ("splits", "all")
+#: Fewest test images for a statistic that is not a small sample, when a summary does not say.
+DEFAULT_MIN_TEST_ITEMS = 10
 #: Display names of the distortion codes used by the thermal datasets; others are shown as is.
 DISTORTION_NAMES: dict[str, str] = {
     "AWGN": "White noise",
@@ -53,14 +63,24 @@ class Stats:
     mapping_params: tuple[float, ...] | None = None
     mapping_converged: bool | None = None
     mapping_domain: tuple[float, float] | None = None
+    mapping_note: str = ""
 
     def get(self, stat: str) -> float:
         return float(getattr(self, stat))
 
+    def interval(self, stat: str) -> tuple[float, float] | None:
+        """The bootstrap interval of ``stat`` (SROCC and PLCC only; None otherwise)."""
+        return {"srocc": self.srocc_ci, "plcc": self.plcc_ci}.get(stat)
+
 
 @dataclass(frozen=True)
 class Spread:
-    """One statistic summarised over the test sets of the splits."""
+    """One statistic summarised over the test sets of the splits.
+
+    ``n`` counts the splits that gave a value and ``missing`` those that did not; ``interval``
+    holds the central 95% of the split values; ``values`` the value of every split, in split
+    order (NaN where it gave none), for paired tests between metrics.
+    """
 
     median: float
     q25: float
@@ -69,6 +89,46 @@ class Spread:
     min: float
     max: float
     n: int
+    missing: int = 0
+    interval: tuple[float, float] | None = None
+    values: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """How many images the splits' test sets hold (for one distortion type, or all)."""
+
+    median: float
+    values: tuple[int, ...]
+    small_sample: bool
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A statistic as a table cell or a chart shows it, under one protocol.
+
+    ``value`` is the median over splits (protocol ``"splits"``) or the statistic on every
+    image (``"all"``); ``interval`` is the central 95% of the split values or the bootstrap
+    interval; ``n_items`` the images it rests on (the median test-set size over splits);
+    ``n_splits`` the splits that gave a value out of ``splits_total`` (None for ``"all"``);
+    ``small_sample`` whether ``n_items`` is below the run's minimum test-set size.
+    """
+
+    value: float
+    interval: tuple[float, float] | None = None
+    n_items: float | None = None
+    n_splits: int | None = None
+    splits_total: int | None = None
+    small_sample: bool = False
+    values: tuple[float, ...] = ()
+
+    @property
+    def absent(self) -> bool:
+        """True when there is no value (no split, or no image, gave one)."""
+        return not math.isfinite(self.value)
+
+
+MISSING_FIGURE = Figure(math.nan)
 
 
 @dataclass(frozen=True)
@@ -99,6 +159,9 @@ class MetricResult:
     n_splits: int
     split_overall: dict[str, Spread]
     split_per_type: dict[str, dict[str, Spread]]
+    split_sizes: SplitSizes | None = None
+    split_sizes_per_type: dict[str, SplitSizes] = field(default_factory=dict)
+    min_test_items: int = DEFAULT_MIN_TEST_ITEMS
 
     @property
     def ok(self) -> bool:
@@ -107,27 +170,56 @@ class MetricResult:
 
     @property
     def by_splits(self) -> bool:
-        """True when the primary figures are medians over splits (trainable metrics)."""
+        """True for a trainable metric: fitted per split, ``overall`` is cross-validated."""
         return self.evaluation == "splits"
 
-    def value(self, stat: str, distortion: str | None = None) -> float:
-        """The primary figure of ``stat`` overall or for one distortion type (NaN if absent).
+    def has(self, protocol: str) -> bool:
+        """Whether this metric has figures under ``protocol``."""
+        if protocol == "splits":
+            return self.ok and bool(self.split_overall)
+        return self.ok and not self.by_splits
 
-        For a metric evaluated on splits that is the median over the splits' test sets, for a
-        training-free metric the statistic on every item.
-        """
-        if self.by_splits:
-            spread = self.spread(stat, distortion)
-            return spread.median if spread is not None else math.nan
+    def figure(self, stat: str, distortion: str | None = None, protocol: str = "splits") -> Figure:
+        """``stat`` overall or for one distortion type under ``protocol`` (NaN if absent)."""
+        if not self.has(protocol):
+            return MISSING_FIGURE
+        if protocol == "splits":
+            return self._split_figure(stat, distortion)
         stats = self.overall if distortion is None else self.per_type.get(distortion)
-        return stats.get(stat) if stats is not None else math.nan
+        if stats is None:
+            return MISSING_FIGURE
+        return Figure(
+            value=stats.get(stat),
+            interval=stats.interval(stat),
+            n_items=float(stats.n),
+            small_sample=stats.n < self.min_test_items,
+        )
+
+    def value(self, stat: str, distortion: str | None = None, protocol: str = "splits") -> float:
+        """The value of :meth:`figure` alone."""
+        return self.figure(stat, distortion, protocol).value
 
     def spread(self, stat: str, distortion: str | None = None) -> Spread | None:
-        """The spread over splits of ``stat`` (None for metrics not evaluated on splits)."""
-        if not self.by_splits:
-            return None
+        """The spread over splits of ``stat`` (None when it was not computed)."""
         table = self.split_overall if distortion is None else self.split_per_type.get(distortion)
         return (table or {}).get(stat)
+
+    def _split_figure(self, stat: str, distortion: str | None) -> Figure:
+        spread = self.spread(stat, distortion)
+        if spread is None:
+            return MISSING_FIGURE
+        sizes = (
+            self.split_sizes if distortion is None else self.split_sizes_per_type.get(distortion)
+        )
+        return Figure(
+            value=spread.median,
+            interval=spread.interval,
+            n_items=sizes.median if sizes is not None else None,
+            n_splits=spread.n,
+            splits_total=spread.n + spread.missing,
+            small_sample=sizes.small_sample if sizes is not None else False,
+            values=spread.values,
+        )
 
 
 @dataclass(frozen=True)
@@ -142,6 +234,9 @@ class DatasetInfo:
     distortions: list[str]
     score_type: str
     higher_is_better: bool
+    score_label: str = "MOS"
+    score_scale: str | None = None
+    score_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +300,25 @@ class Run:
         """The metrics that have statistics, in run order."""
         return [m for m in self.metrics.values() if m.ok]
 
+    @property
+    def default_protocol(self) -> str:
+        """``"splits"`` when the run has splits (every metric is compared on them), else
+        ``"all"``."""
+        return "splits" if int(self.protocol.get("splits") or 0) > 0 else "all"
+
+    @property
+    def test_fraction(self) -> float:
+        """The share of scenes in each split's test set."""
+        return 1.0 - float(self.protocol.get("train_fraction", 0.8))
+
+    @property
+    def min_test_items(self) -> int:
+        return int(self.protocol.get("min_test_items") or DEFAULT_MIN_TEST_ITEMS)
+
+    def under(self, protocol: str) -> list[MetricResult]:
+        """The evaluated metrics that have figures under ``protocol``, in run order."""
+        return [m for m in self.evaluated if m.has(protocol)]
+
     @cached_property
     def _rows_by_metric(self) -> dict[str, list[ScoreRow]]:
         grouped: dict[str, list[ScoreRow]] = {}
@@ -240,6 +354,8 @@ def load_run(run_dir: str | Path) -> Run:
     reader = _Reader(summary_path)
     dataset = reader.mapping(data, "dataset")
     metrics = reader.mapping(data, "metrics")
+    protocol = reader.mapping(data, "protocol")
+    reader.min_test_items = int(protocol.get("min_test_items") or DEFAULT_MIN_TEST_ITEMS)
     return Run(
         path=path,
         iqabench_version=str(data.get("iqabench_version", "")),
@@ -254,8 +370,11 @@ def load_run(run_dir: str | Path) -> Run:
             distortions=[str(d) for d in reader.sequence(dataset, "distortions", "dataset")],
             score_type=str(dataset.get("score_type", "")),
             higher_is_better=bool(dataset.get("higher_is_better", True)),
+            score_label=str(dataset.get("score_label") or "MOS"),
+            score_scale=dataset.get("score_scale") or None,
+            score_range=_interval(dataset.get("score_range")),
         ),
-        protocol=dict(reader.mapping(data, "protocol")),
+        protocol=dict(protocol),
         timing=dict(reader.mapping(data, "timing")),
         counts={str(k): int(v or 0) for k, v in reader.mapping(data, "counts").items()},
         metrics={str(k): reader.metric(str(k), v) for k, v in metrics.items()},
@@ -270,6 +389,7 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.min_test_items = DEFAULT_MIN_TEST_ITEMS
 
     def _missing(self, where: str, key: str, kind: str) -> UserError:
         place = f"{where}.{key}" if where else key
@@ -324,6 +444,7 @@ class _Reader:
             mapping_params=tuple(float(p) for p in params) if isinstance(params, list) else None,
             mapping_converged=mapping.get("converged"),
             mapping_domain=_interval(mapping.get("domain")),
+            mapping_note=str(mapping.get("note") or ""),
         )
 
     def spreads(self, data: Any, where: str) -> dict[str, Spread]:
@@ -335,6 +456,7 @@ class _Reader:
             if not block:  # a statistic not computed on splits is simply absent
                 continue
             at = f"{where}.{stat}"
+            values = block.get("values") if isinstance(block.get("values"), list) else []
             found[stat] = Spread(
                 median=self.number(block, "median", at),
                 q25=self.number(block, "q25", at),
@@ -343,8 +465,21 @@ class _Reader:
                 min=self.number(block, "min", at),
                 max=self.number(block, "max", at),
                 n=self.integer(block, "n", at),
+                missing=int(block.get("missing") or 0),
+                interval=_interval(block.get("interval")),
+                values=tuple(math.nan if v is None else float(v) for v in values),
             )
         return found
+
+    def sizes(self, data: Any) -> SplitSizes | None:
+        """The ``test_items`` block of one set (None when absent, as in older summaries)."""
+        if not isinstance(data, Mapping) or data.get("median") is None:
+            return None
+        return SplitSizes(
+            median=float(data["median"]),
+            values=tuple(int(v) for v in data.get("values") or []),
+            small_sample=bool(data.get("small_sample", False)),
+        )
 
     def metric(self, name: str, data: Any) -> MetricResult:
         where = f"metrics.{name}"
@@ -357,6 +492,8 @@ class _Reader:
         split_per_type = (
             splits.get("per_type") if isinstance(splits.get("per_type"), Mapping) else {}
         )
+        sizes = splits.get("test_items") if isinstance(splits.get("test_items"), Mapping) else {}
+        sizes_per_type = sizes.get("per_type") if isinstance(sizes.get("per_type"), Mapping) else {}
         seconds = data.get("seconds")
         return MetricResult(
             name=name,
@@ -387,6 +524,11 @@ class _Reader:
                 str(k): self.spreads(v, f"{where}.splits.per_type.{k}")
                 for k, v in split_per_type.items()
             },
+            split_sizes=self.sizes(sizes.get("overall")),
+            split_sizes_per_type={
+                str(k): found for k, v in sizes_per_type.items() if (found := self.sizes(v))
+            },
+            min_test_items=self.min_test_items,
         )
 
 

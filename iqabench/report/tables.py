@@ -1,11 +1,20 @@
-"""Result tables: building them from runs, ranking cells, and writing CSV, Markdown and LaTeX.
+"""Result tables: building them from runs, marking cells, and writing CSV, Markdown and LaTeX.
 
 A :class:`Table` is plain data (rows of formatted :class:`Cell` values under :class:`Column`
 headers) shared by the HTML template and the exporters, so every output shows the same numbers.
-In each column the best value is ranked 1 (shown bold) and the second best 2 (underlined),
-following the statistic's direction: larger is better for PLCC, SROCC and KROCC (already
-oriented so that agreement with people is positive), smaller for RMSE. Ranks compare values as
-displayed (three decimals), so two cells that print the same share a rank.
+Each table shows one protocol (:data:`~iqabench.report.results.PROTOCOLS`): the default tables
+compare every metric on the same split test sets; the all-image tables, for training-free
+metrics only, are labelled as such. Every cell carries its 95% interval (where there is one)
+and its n: the test images per split (median) and how many splits gave a value, or the number
+of images. A statistic on fewer test images than the run's minimum is a small sample: marked
+with a dagger, greyed in HTML, and never bold.
+
+Bold means what the caption says. Under the split protocol: the best median of the column and
+every median the corrected resampled t-test over splits (Nadeau and Bengio 2003, alpha 0.05,
+:func:`iqabench.evaluate.corrected_resampled_ttest`) cannot tell from it. Under the all-image
+protocol: the best value as printed, with no claim of significance (the F-test matrix of the
+report compares those metrics). Directions follow the statistic: larger is better for PLCC,
+SROCC and KROCC (already oriented so that agreement with people is positive), smaller for RMSE.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from .results import (
     HIGHER_IS_BETTER,
     STAT_LABELS,
     STATS,
+    Figure,
     MetricResult,
     Run,
     distortion_name,
@@ -29,6 +39,10 @@ from .results import (
 FAMILY_ORDER: tuple[str, ...] = ("TR-FR", "DL-FR", "TR-NR", "DL-NR")
 DECIMALS = 3
 MISSING = "–"
+#: The mark of a small-sample statistic in every output.
+SMALL_MARK = "†"
+#: Level of the tests that decide what is bold under the split protocol.
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -44,13 +58,23 @@ class Column:
 
 @dataclass(frozen=True)
 class Cell:
-    """One formatted value; ``rank`` is 1 for the column's best, 2 for the second, else None."""
+    """One formatted value with its interval, its n, and its marks."""
 
     value: float
     text: str
-    spread: float | None = None
-    spread_text: str = ""
-    rank: int | None = None
+    interval_text: str = ""
+    n_text: str = ""
+    small_sample: bool = False
+    best: bool = False
+    lower: float | None = None
+    upper: float | None = None
+    n_items: float | None = None
+    n_splits: int | None = None
+
+    @property
+    def detail(self) -> str:
+        """Interval and n on one line, e.g. ``[0.880, 0.940] n=50, 10/10``."""
+        return " ".join(part for part in (self.interval_text, self.n_text) if part)
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,7 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     show_family: bool = True
+    protocol: str = "splits"
 
     @property
     def groups(self) -> list[tuple[str, int]]:
@@ -88,8 +113,8 @@ class Table:
         return spans
 
     @property
-    def has_spread(self) -> bool:
-        return any(cell.spread is not None for row in self.rows for cell in row.cells)
+    def has_small_samples(self) -> bool:
+        return any(cell.small_sample for row in self.rows for cell in row.cells)
 
 
 def fmt(value: float | None) -> str:
@@ -99,16 +124,55 @@ def fmt(value: float | None) -> str:
     return f"{value:.{DECIMALS}f}"
 
 
-def rank_marks(values: Sequence[float], higher_is_better: bool) -> list[int | None]:
-    """Rank 1 for the best displayed value, 2 for the second best, None for the rest.
+def n_text(figure: Figure) -> str:
+    """``n=50, 10/10`` (test images per split, splits with a value) or ``n=300`` (images)."""
+    if figure.n_items is None:
+        return ""
+    text = f"n={figure.n_items:g}"
+    if figure.splits_total:
+        text += f", {figure.n_splits}/{figure.splits_total}"
+    return text
 
-    Values are compared as displayed (rounded to :data:`DECIMALS`); ties share a rank and the
-    next distinct value gets the next rank. Missing (NaN) values are never ranked.
+
+def interval_text(figure: Figure) -> str:
+    if figure.interval is None or not all(math.isfinite(v) for v in figure.interval):
+        return ""
+    return f"[{fmt(figure.interval[0])}, {fmt(figure.interval[1])}]"
+
+
+def best_marks(
+    figures: Sequence[Figure],
+    higher_is_better: bool,
+    protocol: str,
+    test_fraction: float,
+    alpha: float = ALPHA,
+) -> list[bool]:
+    """Which cells of a column are bold (see the module docstring).
+
+    Small samples and missing values are never bold and never lead. Under the split protocol
+    the leader's split values are tested against each other cell's, pairing splits by index;
+    under the all-image protocol only the best printed value (and its ties) is bold.
     """
-    shown = [round(v, DECIMALS) if math.isfinite(v) else None for v in values]
-    distinct = sorted({v for v in shown if v is not None}, reverse=higher_is_better)
-    place = {v: i + 1 for i, v in enumerate(distinct[:2])}
-    return [place.get(v) if v is not None else None for v in shown]
+    from ..evaluate import corrected_resampled_ttest
+
+    eligible = [not f.absent and not f.small_sample for f in figures]
+    shown = [
+        round(f.value, DECIMALS) if ok else None for f, ok in zip(figures, eligible, strict=True)
+    ]
+    if not any(v is not None for v in shown):
+        return [False] * len(figures)
+    pick = max if higher_is_better else min
+    top = pick(v for v in shown if v is not None)
+    leaders = [i for i, v in enumerate(shown) if v == top]
+    marks = [v == top for v in shown]
+    if protocol != "splits":
+        return marks
+    leader = figures[leaders[0]]
+    for i, figure in enumerate(figures):
+        if eligible[i] and not marks[i]:
+            test = corrected_resampled_ttest(leader.values, figure.values, test_fraction, alpha)
+            marks[i] = test["verdict"] == 0
+    return marks
 
 
 def run_labels(runs: Sequence[Run]) -> list[str]:
@@ -119,77 +183,117 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
     return [f"{run.label} ({run.path.name})" for run in runs]
 
 
-def _ordered_metrics(runs: Sequence[Run]) -> list[MetricResult]:
-    """Evaluated metrics of all runs, once each, grouped by family, then in run order."""
+def shared_protocol(runs: Sequence[Run]) -> str:
+    """The protocol of the default tables: splits when every run has them, else all images."""
+    return "splits" if all(run.default_protocol == "splits" for run in runs) else "all"
+
+
+def _ordered_metrics(runs: Sequence[Run], protocol: str) -> list[MetricResult]:
+    """Metrics with figures under ``protocol`` in any run, once each, grouped by family."""
     seen: dict[str, MetricResult] = {}
     for run in runs:
-        for metric in run.evaluated:
+        for metric in run.under(protocol):
             seen.setdefault(metric.name, metric)
     order = {family: i for i, family in enumerate(FAMILY_ORDER)}
     return sorted(seen.values(), key=lambda m: order.get(m.family, len(order)))
 
 
-def _build(runs: Sequence[Run], columns: list[Column], key: str, title: str, caption: str) -> Table:
-    metrics = _ordered_metrics(runs)
+def _cell(figure: Figure, best: bool) -> Cell:
+    lower, upper = figure.interval if figure.interval is not None else (None, None)
+    return Cell(
+        value=figure.value,
+        text=fmt(figure.value),
+        interval_text=interval_text(figure),
+        n_text=n_text(figure) if not figure.absent or figure.splits_total else "",
+        small_sample=figure.small_sample and not figure.absent,
+        best=best,
+        lower=lower,
+        upper=upper,
+        n_items=figure.n_items,
+        n_splits=figure.n_splits,
+    )
+
+
+def _build(
+    runs: Sequence[Run],
+    columns: list[Column],
+    key: str,
+    title: str,
+    caption: str,
+    protocol: str,
+) -> Table:
+    metrics = _ordered_metrics(runs, protocol)
     grid: list[list[Cell]] = [[] for _ in metrics]
     for column in columns:
         assert column.stat is not None
         run = runs[column.run]
-        found = [run.metrics.get(m.name) for m in metrics]
-        values = [
-            r.value(column.stat, column.distortion) if r is not None and r.ok else math.nan
-            for r in found
+        figures = [
+            found.figure(column.stat, column.distortion, protocol)
+            if (found := run.metrics.get(m.name)) is not None
+            else Figure(math.nan)
+            for m in metrics
         ]
-        marks = rank_marks(values, HIGHER_IS_BETTER[column.stat])
-        for cells, result, value, mark in zip(grid, found, values, marks, strict=True):
-            spread = result.spread(column.stat, column.distortion) if result else None
-            iqr = spread.iqr if spread is not None else None
-            cells.append(
-                Cell(
-                    value=value,
-                    text=fmt(value),
-                    spread=iqr,
-                    spread_text=fmt(iqr) if iqr is not None else "",
-                    rank=mark,
-                )
-            )
+        marks = best_marks(figures, HIGHER_IS_BETTER[column.stat], protocol, run.test_fraction)
+        for cells, figure, mark in zip(grid, figures, marks, strict=True):
+            cells.append(_cell(figure, mark))
     rows = [
         Row(m.name, m.display_name, m.family, cells) for m, cells in zip(metrics, grid, strict=True)
     ]
-    return Table(key=key, title=title, caption=caption, columns=columns, rows=rows)
+    return Table(key, title, caption, columns, rows, protocol=protocol)
 
 
-def _caption(runs: Sequence[Run], lead: str) -> str:
-    parts = [
-        lead,
-        "SROCC and KROCC on scores oriented so that agreement is positive; PLCC and RMSE "
-        "after the five-parameter logistic mapping (RMSE in the dataset's score units).",
-        "Best value in bold, second underlined.",
-    ]
-    splits = sorted({m.n_splits for run in runs for m in run.evaluated if m.by_splits})
-    if splits:
-        n = "/".join(str(s) for s in splits)
-        parts.append(
-            f"Trainable metrics: median over {n} content-disjoint splits' test sets, "
-            "interquartile range in brackets."
-        )
+def _caption(runs: Sequence[Run], lead: str, protocol: str) -> str:
+    minimum = min(run.min_test_items for run in runs)
+    statistics = (
+        "SROCC and KROCC on oriented scores (agreement is positive); PLCC and RMSE after a "
+        "monotonic logistic mapping fitted on each set (RMSE in the dataset's score units)."
+    )
+    small = f"{SMALL_MARK} small sample (fewer than {minimum} test images): greyed, never bold."
+    if protocol == "splits":
+        splits = "/".join(sorted({str(run.protocol.get("splits")) for run in runs}))
+        parts = [
+            f"Every metric on the test sets of the same {splits} content-disjoint splits: "
+            "median over splits, central 95% of the split values in brackets; n = test images "
+            "per split (median), then splits with a value / all splits.",
+            lead,
+            statistics,
+            "Bold: the best median and every median not significantly different from it "
+            f"(corrected resampled t-test over splits, Nadeau and Bengio 2003, alpha {ALPHA}).",
+            small,
+        ]
+    else:
+        parts = [
+            "Training-free metrics on every image: 95% bootstrap interval over images in "
+            "brackets (SROCC, PLCC); n = images.",
+            lead,
+            statistics,
+            "Bold: the best value as printed (no claim of significance).",
+            small,
+        ]
     return " ".join(parts)
 
 
-def overall_table(runs: Sequence[Run]) -> Table:
-    """PLCC, SROCC, KROCC and RMSE on all items, one column group per run."""
+_TITLES = {"splits": "", "all": "All images, training-free metrics: "}
+
+
+def overall_table(runs: Sequence[Run], protocol: str | None = None) -> Table:
+    """PLCC, SROCC, KROCC and RMSE over all distortion types, one column group per run."""
+    protocol = protocol or shared_protocol(runs)
     labels = run_labels(runs) if len(runs) > 1 else [""]
     columns = [
         Column(STAT_LABELS[stat], stat=stat, group=labels[i], run=i)
         for i in range(len(runs))
         for stat in STATS
     ]
-    lead = "Agreement with subjective scores over all distortion types."
-    return _build(runs, columns, "overall", "Overall performance", _caption(runs, lead))
+    lead = "Agreement with the subjective scores over all distortion types."
+    key = "overall" if protocol == shared_protocol(runs) else "all_images"
+    title = f"{_TITLES[protocol]}Overall performance"
+    return _build(runs, columns, key, title, _caption(runs, lead, protocol), protocol)
 
 
-def per_type_table(runs: Sequence[Run], stat: str) -> Table:
+def per_type_table(runs: Sequence[Run], stat: str, protocol: str | None = None) -> Table:
     """One statistic per distortion type (and overall), one column group per run."""
+    protocol = protocol or shared_protocol(runs)
     labels = run_labels(runs) if len(runs) > 1 else [""]
     columns: list[Column] = []
     for i, run in enumerate(runs):
@@ -197,15 +301,28 @@ def per_type_table(runs: Sequence[Run], stat: str) -> Table:
             columns.append(Column(distortion_name(code), stat, code, labels[i], i))
         columns.append(Column("Overall", stat, None, labels[i], i))
     label = STAT_LABELS[stat]
-    lead = "Each distortion type is evaluated on its own items, with its own logistic mapping."
-    return _build(
-        runs, columns, f"per_type_{stat}", f"{label} per distortion type", _caption(runs, lead)
-    )
+    lead = "Each distortion type is evaluated on its own items, with its own mapping."
+    prefix = "" if protocol == shared_protocol(runs) else "all_images_"
+    title = f"{_TITLES[protocol]}{label} per distortion type"
+    caption = _caption(runs, lead, protocol)
+    return _build(runs, columns, f"{prefix}per_type_{stat}", title, caption, protocol)
 
 
 def result_tables(runs: Sequence[Run]) -> list[Table]:
-    """The overall table followed by one per-distortion table per statistic."""
-    return [overall_table(runs), *(per_type_table(runs, stat) for stat in STATS)]
+    """The default protocol's overall and per-type tables, then (when the default is the split
+    protocol) the same tables on all images for the training-free metrics. Datasets without
+    distortion types get the overall tables alone."""
+    default = shared_protocol(runs)
+    protocols = [default]
+    if default == "splits" and any(run.under("all") for run in runs):
+        protocols.append("all")
+    typed = any(run.dataset.distortions for run in runs)
+    tables = []
+    for protocol in protocols:
+        tables.append(overall_table(runs, protocol))
+        if typed:  # without distortion types a per-type table would repeat the overall one
+            tables += [per_type_table(runs, stat, protocol) for stat in STATS]
+    return tables
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,27 +334,46 @@ def _header(column: Column) -> str:
 
 
 def to_csv(table: Table) -> str:
-    """Plain numbers (full precision; IQR columns for trainable metrics when there are any)."""
-    spread_columns = [
-        any(row.cells[j].spread is not None for row in table.rows)
-        for j in range(len(table.columns))
-    ]
+    """Plain numbers at full precision: each value column is followed, where its cells have
+    them, by its interval (``low``, ``high``), its n (test images, median over splits, or
+    images), the splits that gave a value, and whether it is a small sample."""
+    extras = [_csv_extras(table, j) for j in range(len(table.columns))]
     header = ["metric", "display_name"] + (["family"] if table.show_family else [])
-    for column, has_spread in zip(table.columns, spread_columns, strict=True):
+    for column, wanted in zip(table.columns, extras, strict=True):
         header.append(_header(column))
-        if has_spread:
-            header.append(f"{_header(column)} IQR")
+        header += [f"{_header(column)} {name}" for name in wanted]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in table.rows:
         line = [row.key, row.label] + ([row.family] if table.show_family else [])
-        for cell, has_spread in zip(row.cells, spread_columns, strict=True):
+        for cell, wanted in zip(row.cells, extras, strict=True):
             line.append(_number(cell.value))
-            if has_spread:
-                line.append(_number(cell.spread))
+            line += [_CSV_EXTRAS[name](cell) for name in wanted]
         writer.writerow(line)
     return out.getvalue()
+
+
+_CSV_EXTRAS = {
+    "low": lambda cell: _number(cell.lower),
+    "high": lambda cell: _number(cell.upper),
+    "n": lambda cell: _number(cell.n_items),
+    "splits": lambda cell: "" if cell.n_splits is None else str(cell.n_splits),
+    "small sample": lambda cell: "true" if cell.small_sample else "false",
+}
+
+
+def _csv_extras(table: Table, j: int) -> list[str]:
+    """The extra CSV columns that column ``j`` needs (those some of its cells have)."""
+    cells = [row.cells[j] for row in table.rows]
+    present = {
+        "low": any(c.lower is not None for c in cells),
+        "high": any(c.upper is not None for c in cells),
+        "n": any(c.n_items is not None for c in cells),
+        "splits": any(c.n_splits is not None for c in cells),
+        "small sample": any(c.n_items is not None for c in cells),
+    }
+    return [name for name, wanted in present.items() if wanted]
 
 
 def _number(value: float | None) -> str:
@@ -270,16 +406,14 @@ def escape_markdown(text: str) -> str:
 
 
 def _markdown_cell(cell: Cell) -> str:
-    text = cell.text + (f" ({cell.spread_text})" if cell.spread_text else "")
-    if cell.rank == 1:
-        return f"**{text}**"
-    if cell.rank == 2:
-        return f"<u>{text}</u>"
-    return text
+    text = cell.text + (SMALL_MARK if cell.small_sample else "")
+    if cell.best:
+        text = f"**{text}**"
+    return f"{text} {escape_markdown(cell.detail)}" if cell.detail else text
 
 
 def to_markdown(table: Table) -> str:
-    """A GitHub-flavoured pipe table with its title and caption (underline as ``<u>``)."""
+    """A GitHub-flavoured pipe table with its title and caption (best values in bold)."""
     head = ["Metric"] + (["Family"] if table.show_family else [])
     head += [escape_markdown(_header(c)) for c in table.columns]
     align = [":--"] * (2 if table.show_family else 1) + ["--:"] * len(table.columns)
@@ -321,14 +455,18 @@ def escape_latex(text: str) -> str:
 
 
 def _latex_cell(cell: Cell) -> str:
-    text = escape_latex(cell.text)
-    if cell.rank == 1:
+    """The value (bold when best, a dagger when a small sample) over its interval and n."""
+    text = escape_latex(cell.text) + (r"$^\dagger$" if cell.small_sample else "")
+    if cell.best:
         text = rf"\textbf{{{text}}}"
-    elif cell.rank == 2:
-        text = rf"\underline{{{text}}}"
-    if cell.spread_text:
-        text += rf" {{\scriptsize ({escape_latex(cell.spread_text)})}}"
-    return text
+    if not cell.detail:
+        return text
+    lines = [text] + [
+        rf"{{\scriptsize {escape_latex(part)}}}"
+        for part in (cell.interval_text, cell.n_text)
+        if part
+    ]
+    return r"\begin{tabular}[t]{@{}r@{}}" + r" \\ ".join(lines) + r"\end{tabular}"
 
 
 def to_latex(table: Table) -> str:

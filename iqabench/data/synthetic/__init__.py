@@ -13,6 +13,7 @@ from .build import (
     build_synthetic_lwir,
     default_synthetic_dir,
     ensure_synthetic_lwir,
+    made_dataset_name,
 )
 from .distortions import DISTORTIONS, RECIPE
 
@@ -23,4 +24,5 @@ __all__ = [
     "build_synthetic_lwir",
     "default_synthetic_dir",
     "ensure_synthetic_lwir",
+    "made_dataset_name",
 ]

@@ -122,6 +122,31 @@ def ensure_synthetic_lwir(
     return target
 
 
+def made_dataset_name(root: Path) -> str | None:
+    """The display name of a folder made by ``iqabench make-dataset synthetic-lwir``.
+
+    A made folder keeps its own name, e.g. ``tno (Synthetic LWIR recipe on your frames, 8-bit)``
+    or ``seed7 (Synthetic LWIR, seed 7, 16-bit)``; None for the built-in default build in the
+    cache, and for any folder without this generator's ``manifest.json``.
+    """
+    root = Path(root)
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("name") != NAME:
+        return None
+    seed, bits = manifest.get("seed"), manifest.get("bit_depth")
+    if isinstance(seed, int) and isinstance(bits, int):
+        default = default_synthetic_dir(seed, bits)
+        if root.resolve() == default.resolve():
+            return None
+    source = manifest.get("source") if isinstance(manifest.get("source"), dict) else {}
+    if source.get("kind") == "frames":
+        return f"{root.name} (Synthetic LWIR recipe on your frames, {bits}-bit)"
+    return f"{root.name} (Synthetic LWIR, seed {seed}, {bits}-bit)"
+
+
 def _check_options(seed: int, n_scenes: int, size: tuple[int, int], bit_depth: int) -> None:
     if bit_depth not in (8, 16):
         raise DatasetError(f"{NAME}: bit depth must be 8 or 16, not {bit_depth}")
