@@ -251,3 +251,67 @@ def test_too_few_scored_items_is_a_failed_metric_not_an_ok_one(tmp_path: Path) -
     entry = result.summary["metrics"]["psnr"]
     assert entry["status"] == "failed" and "fewer than 3" in entry["reason"]
     assert result.failed == {"psnr": entry["reason"]}
+
+
+def test_every_mapping_in_the_summary_rises_over_its_scores(
+    psnr_ssim_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    from iqabench.mapping import MappingFit, is_non_decreasing
+
+    out, _ = psnr_ssim_run
+    summary = json.loads((out / "summary.json").read_text())
+    for name, entry in summary["metrics"].items():
+        for where, block in [("overall", entry["overall"]), *entry["per_type"].items()]:
+            mapping = block["mapping"]
+            assert mapping["kind"] in ("logistic5", "logistic4", "linear"), (name, where)
+            fit = MappingFit(
+                mapping["kind"], tuple(mapping["params"]), tuple(mapping["domain"]), None
+            )
+            assert is_non_decreasing(fit), (name, where, mapping)
+
+
+def test_the_summary_records_the_protocol_every_table_uses(
+    psnr_ssim_run: tuple[Path, subprocess.CompletedProcess],
+) -> None:
+    out, done = psnr_ssim_run
+    summary = json.loads((out / "summary.json").read_text())
+    dataset = summary["dataset"]
+    assert dataset["distortions"] == ["AWGN", "BLU", "NU", "JPG", "J2K"]  # the card's order
+    assert dataset["score_label"] == "ordinal quality" and dataset["score_range"] == [1.0, 5.0]
+    assert summary["protocol"]["min_test_items"] == 10
+    sizes = summary["metrics"]["psnr"]["splits"]["test_items"]
+    assert sizes["overall"]["values"] == [50] * 10 and not sizes["overall"]["small_sample"]
+    assert sizes["per_type"]["AWGN"]["median"] == 10.0
+    interval = summary["metrics"]["ssim"]["splits"]["overall"]["srocc"]["interval"]
+    assert interval[0] <= summary["metrics"]["ssim"]["splits"]["overall"]["srocc"]["median"]
+    assert "agreement with ordinal quality" in done.stdout and "people" not in done.stdout
+
+
+def test_a_made_dataset_keeps_its_own_name(tmp_path: Path) -> None:
+    from iqabench.data import load_dataset
+    from iqabench.data.synthetic import build_synthetic_lwir
+    from iqabench.runner import _dataset_facts
+
+    root = build_synthetic_lwir(tmp_path / "my-frames", n_scenes=2, size=(32, 40))
+    facts = _dataset_facts(load_dataset("synthetic-lwir", root))
+    assert facts["display_name"] == "my-frames (Synthetic LWIR, seed 0, 8-bit)"
+    assert _dataset_facts(load_dataset("csv", root))["display_name"].startswith("my-frames")
+
+
+def test_a_tiny_real_sample_ends_with_a_small_sample_warning(shared: Path, tmp_path: Path) -> None:
+    # The 15-image LWIR-IQA sample: one scene per test set, i.e. one to five images.
+    out = tmp_path / "lwir"
+    root = shared / "data" / "thermal-real" / "lwir_iqa_sample"
+    options = ("--dataset", "LWIR_IQA", "--data-root", str(root), "--splits", "4")
+    argv = _run_argv(out, *options, metrics="niqe,brisque")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "warning: split test sets hold a median of" in done.stderr
+    assert "brisque" in done.stderr.split("small samples")[1].splitlines()[0]
+    table = done.stdout.split("results:")[0]
+    assert "1.000 " not in table  # no plain headline: small samples are in parentheses
+    assert "†" in table and "not a headline" in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    brisque = summary["metrics"]["brisque"]
+    assert brisque["splits"]["test_items"]["overall"]["small_sample"]
+    assert any("small samples" in w for w in summary["warnings"] if w.startswith("brisque"))

@@ -259,9 +259,10 @@ def performance_spec(
         "title": {
             "text": _plotly_title(run, group, stat),
             "x": 0.02,
-            "y": 0.99,
+            "yref": "container",
+            "y": 0.975,
             "yanchor": "top",
-            "pad": {"t": 4},
+            "pad": {"t": 6},
             "font": {"size": 15},
         },
         "height": max(height, 360),
