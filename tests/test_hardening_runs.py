@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -220,19 +221,21 @@ def _with_file_limit(limit: int, *args: str) -> subprocess.CompletedProcess:
 def test_a_full_disk_never_leaves_a_truncated_file(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run = ("run", "--metrics", "psnr", "--dataset", "csv", "--data-root", str(data),
-           "--out", str(out), "--splits", "0", "--bootstrap", "0")  # fmt: skip
-    assert subprocess.run(iqabench_argv(*run), capture_output=True).returncode == 0
-    report = (out / "report.html").read_bytes()
-    done = _with_file_limit(1 << 20, *run)  # the store and summary fit; report.html does not
-    assert done.returncode == 2, done.stderr
-    (line,) = _lines(done.stderr, "report not built")
-    assert "report.html: File too large" in line
-    assert (out / "report.html").read_bytes() == report
-    summary = (out / "summary.json").read_text()
-    done = _with_file_limit(2000, *run, "--no-report")  # scores.csv does not fit either
+           "--out", str(out), "--splits", "0", "--bootstrap", "0", "--no-report")  # fmt: skip
+    report = ("report", str(out), "--format", "html")
+    for argv in (run, report):
+        assert subprocess.run(iqabench_argv(*argv), capture_output=True).returncode == 0
+    html = (out / "report.html").read_bytes()
+    done = _with_file_limit(1 << 20, *report)  # report.html (plotly inlined) does not fit
     assert done.returncode == 2, done.stderr
     (line,) = _lines(done.stderr, "error")
-    assert "cannot write" in line and str(out) in line
+    assert f"cannot write {out / 'report.html'}: File too large" in line
+    assert (out / "report.html").read_bytes() == html
+    summary = (out / "summary.json").read_text()
+    done = _with_file_limit(2000, *run)  # neither the store nor scores.csv fits
+    assert done.returncode == 2, done.stderr
+    (line,) = _lines(done.stderr, "error")
+    assert re.search(r"cannot write (the score store )?/\S+: ", line), line
     assert (out / "summary.json").read_text() == summary
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.suffix != ".lock"]
 
