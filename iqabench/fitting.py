@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .data.items import Item
-from .metric import FeatureMetric, LabelledImage, LearnedMetric
+from .metric import FeatureMetric, LabelledImage, LearnedMetric, Metric
 from .progress import Task
 from .protocol import Split, validation_split
 from .scoring import Tally
 from .store import MetricKey, ScoreStore
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 Predictions = dict[str, float]
 
@@ -46,22 +51,30 @@ def feature_predictions(
     splits: Sequence[Split],
     seed: int,
     bar: Task,
+    executor: Executor | None = None,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
-    """Test predictions of every split (by item key), fitting where not stored yet."""
+    """Test predictions of every split (by item key), fitting where not stored yet.
 
-    def fit_and_predict(split: Split) -> tuple[Predictions, list[str]]:
+    ``features`` maps item keys to feature vectors (e.g. :meth:`ScoreStore.features`, which
+    reads them from the store as each split's task is built)."""
+
+    def task(split: Split, split_key: str) -> FeatureFit:
         train = [items[i] for i in split.train if keys.get(items[i].id) in features]
         test = [items[i] for i in split.test if keys.get(items[i].id) in features]
         if len(train) < 2 or not test:
-            return {}, [f"split {split.index}: too few scorable items to fit"]
-        x_train = np.stack([features[keys[i.id]] for i in train])
-        y_train = np.array([i.quality for i in train])
-        groups = [i.content for i in train]
-        metric.fit(x_train, y_train, seed=seed + split.index, groups=groups)
-        predicted = metric.predict(np.stack([features[keys[i.id]] for i in test]))
-        return {keys[i.id]: float(p) for i, p in zip(test, predicted, strict=True)}, []
+            return FeatureFit(split.index, split_key, seed + split.index)
+        return FeatureFit(
+            split.index,
+            split_key,
+            seed + split.index,
+            train=np.stack([features[keys[i.id]] for i in train]),
+            quality=np.array([i.quality for i in train]),
+            groups=tuple(i.content for i in train),
+            test=np.stack([features[keys[i.id]] for i in test]),
+            test_keys=tuple(keys[i.id] for i in test),
+        )
 
-    return _per_split(store, key, items, keys, splits, seed, bar, fit_and_predict)
+    return _per_split(store, metric, key, items, keys, splits, seed, bar, task, executor)
 
 
 def learned_predictions(
@@ -74,6 +87,7 @@ def learned_predictions(
     splits: Sequence[Split],
     seed: int,
     bar: Task,
+    executor: Executor | None = None,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Train a fresh model per split on its training scenes (with a content-disjoint
     validation hold-out for model selection) and predict its test items.
@@ -83,36 +97,84 @@ def learned_predictions(
     split with one note."""
     contents = [item.content for item in items]
 
-    def records(indices: Sequence[int]) -> list[LabelledImage]:
-        return [labelled(items[i]) for i in indices if items[i].id in usable]
+    def records(indices: Sequence[int]) -> tuple[LabelledImage, ...]:
+        return tuple(labelled(items[i]) for i in indices if items[i].id in usable)
 
-    def fit_and_predict(split: Split) -> tuple[Predictions, list[str]]:
+    def task(split: Split, split_key: str) -> LearnedFit:
         train_idx, valid_idx = validation_split(
             split.train, contents, fraction=0.2, seed=seed + split.index
         )
-        metric.left_out.clear()
-        metric.fit(records(train_idx), records(valid_idx), seed=seed + split.index)
         test = [items[i] for i in split.test if items[i].id in usable]
-        values = metric.predict([labelled(item).unlabelled() for item in test])
+        return LearnedFit(
+            split.index,
+            split_key,
+            seed + split.index,
+            train=records(train_idx),
+            validation=records(valid_idx),
+            test=tuple(labelled(item).unlabelled() for item in test),
+            test_keys=tuple(keys[item.id] for item in test),
+        )
+
+    return _per_split(store, metric, key, items, keys, splits, seed, bar, task, executor)
+
+
+@dataclass(frozen=True)
+class FeatureFit:
+    """One split of a feature metric: fit its regressor on the training rows' features and
+    quality (``groups``: their scenes, for grouped cross-validation), predict the test rows.
+    With fewer than two training rows or no test row there is nothing to fit."""
+
+    split: int
+    key: str
+    seed: int
+    train: np.ndarray | None = None
+    quality: np.ndarray | None = None
+    groups: tuple[str, ...] = ()
+    test: np.ndarray | None = None
+    test_keys: tuple[str, ...] = ()
+
+    def run(self, metric: FeatureMetric) -> tuple[Predictions, list[str]]:
+        if self.train is None or self.test is None:
+            return {}, [f"split {self.split}: too few scorable items to fit"]
+        metric.fit(self.train, self.quality, seed=self.seed, groups=list(self.groups))
+        predicted = metric.predict(self.test)
+        return {k: float(p) for k, p in zip(self.test_keys, predicted, strict=True)}, []
+
+
+@dataclass(frozen=True)
+class LearnedFit:
+    """One split of a learned metric: train on ``train`` (selecting on ``validation``), predict
+    ``test`` (quality hidden), keyed by ``test_keys``; images are paths the metric reads."""
+
+    split: int
+    key: str
+    seed: int
+    train: tuple[LabelledImage, ...]
+    validation: tuple[LabelledImage, ...]
+    test: tuple[LabelledImage, ...]
+    test_keys: tuple[str, ...]
+
+    def run(self, metric: LearnedMetric) -> tuple[Predictions, list[str]]:
+        metric.left_out.clear()
+        metric.fit(list(self.train), list(self.validation), seed=self.seed)
+        values = metric.predict(list(self.test))
         predicted: Predictions = {
-            keys[item.id]: float(value)
-            for item, value in zip(test, values, strict=True)
+            key: float(value)
+            for key, value in zip(self.test_keys, values, strict=True)
             if np.isfinite(value)
         }
         notes = list(metric.notes())
         if metric.left_out:
             notes.append(
-                f"split {split.index}: {len(metric.left_out)} unreadable image(s) left out, "
+                f"split {self.split}: {len(metric.left_out)} unreadable image(s) left out, "
                 f"e.g. {metric.left_out[0]}"
             )
-        elif len(predicted) < len(test):
+        elif len(predicted) < len(self.test):
             notes.append(
-                f"split {split.index}: {len(test) - len(predicted)} test image(s) got no finite "
-                "prediction and were left out"
+                f"split {self.split}: {len(self.test) - len(predicted)} test image(s) got no "
+                "finite prediction and were left out"
             )
         return predicted, notes
-
-    return _per_split(store, key, items, keys, splits, seed, bar, fit_and_predict)
 
 
 def labelled(item: Item) -> LabelledImage:
@@ -129,29 +191,43 @@ def labelled(item: Item) -> LabelledImage:
 
 def _per_split(
     store: ScoreStore,
+    metric: Metric,
     key: MetricKey,
     items: Sequence[Item],
     keys: Mapping[str, str],
     splits: Sequence[Split],
     seed: int,
     bar: Task,
-    fit_and_predict: Callable[[Split], tuple[Predictions, list[str]]],
+    task: Callable[[Split, str], FeatureFit | LearnedFit],
+    executor: Executor | None,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
+    """Every split's predictions: stored ones reused, the others fitted on ``executor``
+    (default: this process) from tasks built one at a time as the executor asks for them, and
+    stored as each completes. Notes are gathered in split order whatever the completion
+    order."""
+    from .executors import InProcess
+
     results: dict[int, Predictions] = {}
-    notes: list[str] = []
+    notes_by_split: dict[int, list[str]] = {}
     tally = Tally()
+    todo: list[tuple[Split, str]] = []
     for split in splits:
         split_key = fit_key(split, seed, items, keys)
         stored = store.get_predictions(key, split_key)
         if stored is None:
-            predicted, split_notes = fit_and_predict(split)
-            if predicted:
-                store.put_predictions(key, split_key, predicted, split_notes)
-            tally.scored += len(predicted)
-        else:
-            predicted, split_notes = stored, store.get_notes(key, split_key)
-            tally.reused += len(predicted)
-        results[split.index] = predicted
-        notes.extend(n for n in split_notes if n not in notes)
+            todo.append((split, split_key))
+            continue
+        results[split.index], notes_by_split[split.index] = stored, store.get_notes(key, split_key)
+        tally.reused += len(stored)
         bar.advance(1)
-    return results, notes, tally
+    tasks = (task(split, split_key) for split, split_key in todo)
+    for done, (predicted, split_notes) in (executor or InProcess()).fit(metric, tasks):
+        if predicted:
+            store.put_predictions(key, done.key, predicted, split_notes)
+        tally.scored += len(predicted)
+        results[done.split], notes_by_split[done.split] = predicted, split_notes
+        bar.advance(1)
+    notes: list[str] = []
+    for split in splits:
+        notes.extend(n for n in notes_by_split.get(split.index, []) if n not in notes)
+    return {split.index: results[split.index] for split in splits}, notes, tally

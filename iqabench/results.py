@@ -7,7 +7,6 @@ renamed over the old one), so a run killed while writing never leaves half a sum
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import tempfile
@@ -42,12 +41,66 @@ def write_summary(out: Path, summary: Mapping[str, Any]) -> Path:
 
 def write_scores(out: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """Write ``scores.csv`` with :data:`SCORE_COLUMNS`."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SCORE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in SCORE_COLUMNS})
-    return write_text_atomically(out / "scores.csv", buffer.getvalue())
+    with ScoresWriter(out) as writer:
+        writer.write(rows)
+        return writer.commit()
+
+
+class ScoresWriter:
+    """``scores.csv`` written as rows come, so that a run never holds them all: into a
+    temporary file beside it, renamed over ``scores.csv`` by :meth:`commit` (the file is the
+    old one or the whole new one, never half written). Leaving the ``with`` block without
+    committing removes the temporary file; a full disk or read-only folder raises
+    :class:`~iqabench.errors.StorageError` naming ``scores.csv``."""
+
+    PREFIX = ".scores.csv."
+
+    def __init__(self, out: Path) -> None:
+        self.path = Path(out) / "scores.csv"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.PREFIX)
+            self._tmp = Path(tmp)
+            self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise _unwritable(self.path, exc) from None
+        self._csv = csv.DictWriter(self._handle, fieldnames=SCORE_COLUMNS, lineterminator="\n")
+        self._guard(self._csv.writeheader)
+
+    @classmethod
+    def remove_stale(cls, out: Path) -> None:
+        """Remove the temporary files of runs into ``out`` that were killed while writing
+        (call it only while holding the run folder)."""
+        for stale in Path(out).glob(f"{cls.PREFIX}*"):
+            stale.unlink(missing_ok=True)
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            values = {k: "" if row.get(k) is None else row[k] for k in SCORE_COLUMNS}
+            self._guard(lambda values=values: self._csv.writerow(values))
+
+    def commit(self) -> Path:
+        """Put the complete file in place of ``scores.csv``."""
+        self._guard(self._handle.close)
+        self._guard(lambda: os.replace(self._tmp, self.path))
+        return self.path
+
+    def _guard(self, operation: Any) -> None:
+        try:
+            operation()
+        except OSError as exc:
+            raise _unwritable(self.path, exc) from None
+
+    def __enter__(self) -> ScoresWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._handle.closed:
+            try:
+                self._handle.close()
+            except OSError:
+                pass  # a full disk: the file is removed anyway
+        self._tmp.unlink(missing_ok=True)
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:

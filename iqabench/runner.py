@@ -1,9 +1,12 @@
 """A benchmark run: every item x every metric, evaluated, written to a run folder.
 
 The runner only orchestrates: items and content keys come from the dataset, scores from the
-store or :mod:`iqabench.scoring`, per-split fits from :mod:`iqabench.fitting`, statistics from
-:mod:`iqabench.evaluate`, and files from :mod:`iqabench.results`. One metric's failure never
-stops the others, and one image's failure never stops its metric.
+store or :mod:`iqabench.scoring`, per-split fits from :mod:`iqabench.fitting`, both run by an
+executor (:mod:`iqabench.executors`: this process, a local pool or a Dask cluster) whose results
+only this process writes to the store, statistics from :mod:`iqabench.evaluate`, and files
+from :mod:`iqabench.results`. One metric's failure never stops the others, and one image's
+failure never stops its metric. The score store is shared by runs (the run folder's
+``store.json`` names it); ``scores.csv`` is written as each metric finishes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +34,22 @@ from .errors import (
     one_line,
     storage_error,
 )
+from .executors import Executor, create_executor
 from .imageio import cached_file_sha256
 from .metric import FeatureMetric, LearnedMetric, Metric
 from .progress import Progress, SilentProgress
 from .protocol import Split, content_splits, random_splits
-from .results import SCHEMA, write_scores, write_summary
+from .results import SCHEMA, ScoresWriter, write_summary
 from .scoring import DEFAULT_TIMEOUT, Job, MetricAbortedError, Tally, compute
-from .store import MetricKey, Record, ScoreStore, lock_run_folder
+from .store import (
+    MetricKey,
+    Record,
+    ScoreStore,
+    default_store_path,
+    link_store,
+    linked_store,
+    lock_run_folder,
+)
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
 CHECKPOINT_NOTE = (
@@ -53,7 +66,16 @@ class RunOptions:
     train_fraction: float = 0.8
     seed: int = 0
     split_mode: str = "content"
+    #: Processes (local pool) or Dask workers (local cluster) that score and fit in parallel.
     workers: int = 1
+    #: Where tasks run: ``"local"`` (this process, or a pool of ``workers`` processes),
+    #: ``"dask"`` (the cluster at ``scheduler``, or a local one of ``workers`` processes), or an
+    #: :class:`~iqabench.executors.Executor` the caller owns.
+    executor: str | Executor = "local"
+    #: Address of a running Dask scheduler, e.g. ``"tcp://10.0.0.5:8786"``.
+    scheduler: str | None = None
+    #: The score store; None: the one the run folder names, else the shared default store.
+    store: str | Path | None = None
     bootstrap: int = 1000
     #: Per-metric parameters, e.g. ``{"niqe": {"model": "thermal.npz"}}``.
     metric_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -95,6 +117,7 @@ class _Context:
     splits: list[Split]
     progress: Progress
     hashes: _Hashes | None = None
+    executor: Executor | None = None
 
 
 def run(
@@ -128,16 +151,19 @@ def _run_locked(
     options = options or RunOptions()
     progress = progress or SilentProgress()
     started, clock = datetime.now(UTC), time.perf_counter()
+    store_path = _store_path(out, options)
+    ScoresWriter.remove_stale(out)
     hashes = _content_keys(dataset.items, progress)
     splits = _splits(dataset, options)
-    tally, entries, rows, failures, warnings = Tally(), {}, [], [], []
+    tally, entries, failures, warnings = Tally(), {}, [], []
     result = RunResult(out=out, summary={}, tally=tally, explicit=options.explicit)
-    with ScoreStore(out / "scores.db") as store:
-        context = _Context(dataset, options, store, {}, {}, splits, progress, hashes)
+    with ScoreStore(store_path) as store, ScoresWriter(out) as rows, _executor(options) as executor:
+        link_store(out, store.path)
+        context = _Context(dataset, options, store, {}, {}, splits, progress, hashes, executor)
         for name in metric_names:
             outcome = _run_metric(name, context)
             entries[name] = outcome.entry
-            rows.extend(outcome.rows)
+            rows.write(outcome.rows)
             failures.extend(outcome.failures)
             warnings.extend(f"{name}: {note}" for note in outcome.entry.get("notes", []))
             tally.add(outcome.tally)
@@ -146,6 +172,7 @@ def _run_locked(
                 result.skipped[name] = reason
             elif status == "failed":
                 result.failed[name] = reason
+        rows.commit()
     result.input_failures = [f["error"] for f in failures if f.get("kind") == "input"]
     result.internal_failures = [f["error"] for f in failures if f.get("kind") != "input"]
     from .evaluate import MIN_TEST_ITEMS
@@ -175,11 +202,25 @@ def _run_locked(
         "failures": [{k: v for k, v in f.items() if k != "kind"} for f in failures],
         "warnings": warnings,
     }
-    write_scores(out, rows)
     write_summary(out, result.summary)
     if options.report:
         _build_report(result)
     return result
+
+
+def _store_path(out: Path, options: RunOptions) -> Path:
+    """The run's score store: ``options.store``, else the one the run folder names (a rerun
+    resumes where it stopped), else the shared default store."""
+    if options.store is not None:
+        return Path(options.store)
+    return linked_store(out) or default_store_path()
+
+
+def _executor(options: RunOptions) -> AbstractContextManager[Executor]:
+    """The executor the options name, closed after the run; one the caller gave stays open."""
+    if isinstance(options.executor, Executor):
+        return nullcontext(options.executor)
+    return create_executor(options.executor, options.workers, options.scheduler)
 
 
 def _build_report(result: RunResult) -> None:
@@ -347,12 +388,11 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
     jobs = [
         Job(context.keys[i.id], i.image, i.ref if metric.full_reference else None) for i in usable
     ]
-    workers = context.options.workers
-    timeout = _timeout(metric, context.options)
+    executor, timeout = context.executor, _timeout(metric, context.options)
     if not _needs_fit(metric):
         with context.progress.task(metric.name, len(jobs)) as bar:
             records, tally = compute(
-                context.store, metric, key, "score", jobs, bar, workers, timeout
+                context.store, metric, key, "score", jobs, bar, executor, timeout
             )
         outcome.tally.add(tally)
         scores = _collect(records, usable, context, metric, outcome)
@@ -368,10 +408,9 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
     if isinstance(metric, FeatureMetric):
         with context.progress.task(f"{metric.name} features", len(jobs)) as bar:
             records, tally = compute(
-                context.store, metric, key, "features", jobs, bar, workers, timeout
+                context.store, metric, key, "features", jobs, bar, executor, timeout
             )
         outcome.tally.add(tally)
-        features = {k: r.vector for k, r in records.items() if r.ok and r.vector is not None}
         _collect(records, usable, context, metric, outcome)
         _record_diagnostics(metric, context, usable, jobs, outcome)
         with context.progress.task(
@@ -383,10 +422,11 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
                 key,
                 items,
                 context.keys,
-                features,
+                context.store.features(key),
                 context.splits,
                 context.options.seed,
                 bar,
+                executor,
             )
     else:
         assert isinstance(metric, LearnedMetric)
@@ -403,6 +443,7 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
                 context.splits,
                 context.options.seed,
                 bar,
+                executor,
             )
     outcome.tally.add(fitted)
     _add_notes(outcome, [*notes, *metric.notes()])

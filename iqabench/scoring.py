@@ -1,22 +1,18 @@
-"""Get-or-compute of per-item results (scores or features) in batches, locally.
+"""Get-or-compute of per-item results (scores or features) in batches.
 
-Items already in the store are reused; the rest are scored in batches of the metric's
-``batch_size``, each batch stored in one transaction as soon as it is done. A batch that raises
-is retried one item at a time, so one bad image costs only itself: its error is stored with it
-(``input`` errors, which the user can fix, are kept, and so is a ``ValueError``, a metric's way
-of saying it cannot score this image, e.g. one smaller than its window; ``internal`` ones are
-retried next run).
+Items already in the store are reused; the rest go to an executor
+(:mod:`iqabench.executors`: this process, a local process pool or a Dask cluster), which
+scores them in batches and hands each batch's records back as it completes; this process alone
+stores them, one transaction per batch, so a killed run loses at most the batches in flight. A
+batch that raises is retried one item at a time, so one bad image costs only itself: its error
+is stored with it (``input`` errors, which the user can fix, are kept, and so is a
+``ValueError``, a metric's way of saying it cannot score this image, e.g. one smaller than its
+window; ``internal`` ones are retried next run).
 
 A metric that calls ``sys.exit``, runs past its time limit (``timeout`` seconds per image) or
-whose worker process dies is stopped as a whole with :class:`MetricAbortedError`; what it
-scored until then is kept. The limit is enforced with ``SIGALRM`` in the process that scores
-(POSIX, main thread), and with ``workers > 1`` also by the parent, which stops workers that
-return nothing in time.
-
-With ``workers > 1`` batches run in a process pool (spawned, each worker building its own
-metric); the parent alone writes to the store. Workers die with the parent (even on SIGKILL),
-ignore Ctrl-C (the parent stops them) and are stopped when the parent is interrupted. Everything
-about where batches run is in :func:`_in_process` and :class:`_Pool`.
+whose worker dies is stopped as a whole with :class:`MetricAbortedError`; what it scored until
+then is kept. The limit is enforced with ``SIGALRM`` where a batch runs in a process's main
+thread (POSIX), and by the driver, which stops workers that return nothing in time.
 """
 
 from __future__ import annotations
@@ -24,13 +20,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,10 +34,11 @@ from .metric import FeatureMetric, Metric
 from .progress import Task
 from .store import MetricKey, Record, ScoreStore
 
+if TYPE_CHECKING:
+    from .executors import Executor
+
 #: Seconds a metric may spend per image before it is stopped (``iqabench run --timeout``).
 DEFAULT_TIMEOUT = 600.0
-#: Extra seconds the parent grants a worker beyond the metric's own limit (start-up, imports).
-_WORKER_GRACE = 60.0
 
 
 class MetricAbortedError(RuntimeError):
@@ -85,47 +80,31 @@ def compute(
     kind: str,
     jobs: Sequence[Job],
     bar: Task,
-    workers: int = 1,
+    executor: Executor | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> tuple[dict[str, Record], Tally]:
-    """All records of ``jobs`` for ``metric`` (``kind`` "score" or "features"), each image
-    allowed ``timeout`` seconds (None: no limit). Raises :class:`MetricAbortedError` when the
-    metric has to be stopped; the records stored until then are kept."""
-    records = store.get(key, kind, [job.key for job in jobs])
+    """The records of ``jobs`` for ``metric`` (``kind`` "score" or "features"; feature records
+    come without their vectors, which stay in the store), computing what is not stored on
+    ``executor`` (default: this process), each image allowed ``timeout`` seconds (None: no
+    limit). Raises :class:`MetricAbortedError` when the metric has to be stopped; the records
+    stored until then are kept."""
+    from .executors import InProcess
+
+    records = store.get(key, kind, [job.key for job in jobs], vectors=False)
     tally = Tally(reused=sum(1 for r in records.values() if r.ok))
     tally.failed = sum(1 for r in records.values() if not r.ok)
     bar.advance(len(records))
     todo = [job for job in dict((j.key, j) for j in jobs).values() if job.key not in records]
-    size = max(1, int(metric.batch_size))
-    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-
-    def keep(batch_records: list[Record]) -> None:
+    for batch_records in (executor or InProcess()).score(metric, kind, todo, timeout):
         store.put(key, kind, batch_records)
         for record in batch_records:
-            records[record.item] = record
+            records[record.item] = replace(record, vector=None)
             if record.ok:
                 tally.scored += 1
             else:
                 tally.failed += 1
         bar.advance(len(batch_records))
-
-    if workers > 1 and len(batches) > 1:
-        _Pool(metric, workers, timeout).run(kind, batches, keep)
-    else:
-        _in_process(metric, kind, batches, timeout, keep)
     return records, tally
-
-
-def _in_process(
-    metric: Metric,
-    kind: str,
-    batches: list[list[Job]],
-    timeout: float | None,
-    keep: Callable[[list[Record]], None],
-) -> None:
-    """Score ``batches`` one after the other in this process."""
-    for batch in batches:
-        keep(score_batch(metric, kind, batch, timeout))
 
 
 def score_batch(
@@ -152,7 +131,7 @@ def score_batch(
         with _time_limit(None if timeout is None else timeout * len(loaded)):
             outputs = _apply(metric, kind, loaded)
     except _Expired:
-        raise MetricAbortedError(_expired_reason(metric, timeout, loaded[0][0])) from None
+        raise MetricAbortedError(expired_reason(metric, timeout, loaded[0][0])) from None
     except SystemExit as exc:
         raise MetricAbortedError(
             f"{metric.name} called sys.exit({exc.code}) while scoring {loaded[0][0].image}"
@@ -206,7 +185,8 @@ def _error_record(job: Job, exc: Exception) -> Record:
     return Record(job.key, error=f"{job.image}: {detail}", error_kind=kind)
 
 
-def _expired_reason(metric: Metric, timeout: float | None, first: Job) -> str:
+def expired_reason(metric: Metric, timeout: float | None, first: Job) -> str:
+    """Why a metric was stopped when a batch starting with ``first`` ran out of time."""
     return (
         f"{metric.name} timed out: no result within {timeout:g} s per image (batch starting "
         f"with {first.image}); raise the limit with --timeout {metric.name}=SECONDS"
@@ -232,113 +212,3 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-# -- process pool ---------------------------------------------------------------------------
-_WORKER_METRIC: Metric | None = None
-
-
-def _init_worker(name: str, params: dict[str, Any]) -> None:
-    import os
-
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from . import registry
-
-    global _WORKER_METRIC
-    _WORKER_METRIC = registry.create(name, **params)
-
-
-def _die_with_parent() -> None:
-    """End this worker as soon as its parent process is gone, however the parent ended."""
-    import multiprocessing
-    import multiprocessing.connection
-    import os
-
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="iqabench-parent-watch", daemon=True).start()
-
-
-def _worker_batch(kind: str, batch: list[Job], timeout: float | None) -> list[Record]:
-    assert _WORKER_METRIC is not None
-    return score_batch(_WORKER_METRIC, kind, batch, timeout)
-
-
-class _Pool:
-    """Batches of one metric scored by ``workers`` spawned processes."""
-
-    def __init__(self, metric: Metric, workers: int, timeout: float | None) -> None:
-        self.metric, self.workers, self.timeout = metric, workers, timeout
-
-    def run(
-        self, kind: str, batches: list[list[Job]], keep: Callable[[list[Record]], None]
-    ) -> None:
-        """Score ``batches``, handing each batch's records to ``keep`` as they arrive."""
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self.metric.name, dict(self.metric.params)),
-        )
-        try:
-            self._drain(pool, kind, batches, keep)
-        except BaseException:
-            _stop(pool)  # an interrupt, a timeout, a dead worker: no worker outlives this
-            raise
-        pool.shutdown(wait=True)
-
-    def _drain(
-        self,
-        pool: ProcessPoolExecutor,
-        kind: str,
-        batches: list[list[Job]],
-        keep: Callable[[list[Record]], None],
-    ) -> None:
-        size = max(len(batch) for batch in batches)
-        patience = None if self.timeout is None else self.timeout * size + _WORKER_GRACE
-        pending: dict[Future, list[Job]] = {}
-        queue = list(batches)
-        while queue or pending:
-            while queue and len(pending) < 2 * self.workers:
-                batch = queue.pop(0)
-                pending[pool.submit(_worker_batch, kind, batch, self.timeout)] = batch
-            done, _ = wait(pending, timeout=patience, return_when=FIRST_COMPLETED)
-            if not done:
-                first = next(iter(pending.values()))[0]
-                raise MetricAbortedError(_expired_reason(self.metric, self.timeout, first))
-            for future in done:
-                batch = pending.pop(future)
-                try:
-                    keep(future.result())
-                except BrokenProcessPool:
-                    raise MetricAbortedError(
-                        f"{self.metric.name}: a worker process died while scoring the batch "
-                        f"starting with {batch[0].image}"
-                    ) from None
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what is queued and end the workers now (Python 3.14 has ``terminate_workers``;
-    before it the executor keeps its processes in ``_processes``)."""
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(5)
-        if process.is_alive():
-            process.kill()

@@ -1,9 +1,16 @@
-"""The score store: SQLite (WAL) in the run folder; get-or-compute, never compute twice.
+"""The score store: SQLite (WAL), shared by runs; get-or-compute, never compute twice.
 
-Rows are keyed by metric name + metric version + parameters hash + the *content* hash of the
-distorted image (and of its reference), so renaming or moving files reuses their scores, and
-changing a file, a metric's version or its parameters recomputes. Each batch is one transaction:
-a run killed with SIGKILL loses at most the batch in flight and never leaves a corrupt store.
+One store serves every run (default ``$IQABENCH_CACHE/scores.db``, see
+:func:`default_store_path`; ``iqabench run --store PATH`` for another): rows are keyed by metric
+name + metric version + parameters hash + the *content* hash of the distorted image (and of its
+reference), so renaming or moving files, or running into another run folder, reuses their
+scores, and changing a file, a metric's version or its parameters recomputes. Each batch is one
+transaction: a run killed with SIGKILL loses at most the batch in flight and never leaves a
+corrupt store. Several processes may use one store at once (runs into different run folders):
+SQLite's WAL lets readers work beside the one writer, every write is one ``BEGIN IMMEDIATE``
+transaction, and a write or read that finds the store busy is retried (:data:`BUSY_PATIENCE`
+seconds in all). SQLite's locking needs a local disk, not a network file system; with a Dask
+cluster only the driver opens the store.
 
 Tables: ``results`` (a scalar score or a feature vector per item, or the item's error),
 ``predictions`` (a trainable metric's test-item predictions per split, written all at once per
@@ -15,7 +22,8 @@ prediction, are read back as NaN: a rerun sees exactly the numbers of the first 
 that cannot be opened or written (full disk, read-only folder) raises
 :class:`~iqabench.errors.StorageError` naming it.
 
-:func:`lock_run_folder` keeps a second run out of a run folder while one is writing to it.
+:func:`lock_run_folder` keeps a second run out of a run folder while one is writing to it; the
+run folder names the store its run used in ``store.json`` (:func:`link_store`).
 """
 
 from __future__ import annotations
@@ -25,18 +33,22 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 
 from .errors import RunFolderBusyError, StorageError
 
 SCHEMA_VERSION = "1"
+#: Seconds a read or write waits in all for a store that other processes keep busy.
+BUSY_PATIENCE = 120.0
+#: The file of a run folder that names the score store of its run.
+STORE_POINTER = "store.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -108,17 +120,17 @@ class ScoreStore:
         except (OSError, sqlite3.Error) as exc:
             raise self._unwritable(exc) from None
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _patiently(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._transaction():
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,)
-                )
-        except sqlite3.Error as exc:
+            self._write(self._create_schema)
+        except (sqlite3.Error, StorageError) as exc:
             self._db.close()
-            raise self._unwritable(exc) from None
+            raise exc if isinstance(exc, StorageError) else self._unwritable(exc) from None
+
+    def _create_schema(self) -> None:
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            self._db.execute(statement)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def _unwritable(self, exc: BaseException) -> StorageError:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -133,37 +145,55 @@ class ScoreStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction; a full disk or read-only store is a StorageError."""
+    def _write(self, body: Callable[[], object]) -> None:
+        """Run ``body`` in one write transaction, retried while other processes keep the store
+        busy; a full disk or read-only store is a StorageError."""
+
+        def transaction() -> None:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                body()
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
         try:
-            with _Transaction(self._db):
-                yield
+            _patiently(transaction)
         except sqlite3.OperationalError as exc:
             raise self._unwritable(exc) from None
 
+    def _rows(self, sql: str, args: tuple) -> list[tuple]:
+        """The rows of a query, retried while the store is busy."""
+        return _patiently(lambda: self._db.execute(sql, args).fetchall())
+
     # -- per-item results ------------------------------------------------------------------
-    def get(self, key: MetricKey, kind: str, items: Iterable[str]) -> dict[str, Record]:
-        """Stored records of ``items`` (missing ones are absent; retryable errors too)."""
+    def get(
+        self, key: MetricKey, kind: str, items: Iterable[str], vectors: bool = True
+    ) -> dict[str, Record]:
+        """Stored records of ``items`` (missing ones are absent; retryable errors too), with
+        their feature vectors unless ``vectors`` is False."""
         wanted = list(dict.fromkeys(items))
         found: dict[str, Record] = {}
+        vector_column = "vector" if vectors else "vector IS NOT NULL"
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT item, value, vector, error, error_kind, seconds FROM results "
+            rows = self._rows(
+                f"SELECT item, value, {vector_column}, error, error_kind, seconds FROM results "
                 f"WHERE metric=? AND version=? AND params=? AND kind=? AND item IN ({marks})",
                 (*key.sql(), kind, *chunk),
             )
             for item, value, vector, error, error_kind, seconds in rows:
                 if error is not None and error_kind != "input":
                     continue  # an internal failure is retried on the next run
-                if value is None and vector is None and error is None and kind == "score":
+                if value is None and not vector and error is None and kind == "score":
                     value = math.nan  # SQLite keeps a NaN score as NULL
                 found[item] = Record(
                     item=item,
                     value=value,
-                    vector=None if vector is None else _decode(vector),
+                    vector=_decode(vector) if vectors and vector is not None else None,
                     error=error,
                     error_kind=error_kind,
                     seconds=seconds or 0.0,
@@ -187,36 +217,42 @@ class ScoreStore:
             )
             for r in records
         ]
-        with self._transaction():
-            self._db.executemany(
+        self._write(
+            lambda: self._db.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
             )
+        )
+
+    def features(self, key: MetricKey) -> StoredFeatures:
+        """The stored feature vectors of ``key``'s metric, read when asked for."""
+        return StoredFeatures(self, key)
 
     # -- per-split predictions -------------------------------------------------------------
     def get_predictions(self, key: MetricKey, split: str) -> dict[str, float] | None:
         """A split's stored predictions, or None if that split was never completed."""
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT item, value FROM predictions WHERE metric=? AND version=? AND params=? "
             "AND split=?",
             (*key.sql(), split),
-        ).fetchall()
+        )
         if not rows:
             return None
         return {item: math.nan if value is None else value for item, value in rows}
 
     def get_notes(self, key: MetricKey, split: str) -> list[str]:
-        row = self._db.execute(
+        rows = self._rows(
             "SELECT notes FROM notes WHERE metric=? AND version=? AND params=? AND split=?",
             (*key.sql(), split),
-        ).fetchone()
-        return list(json.loads(row[0])) if row else []
+        )
+        return list(json.loads(rows[0][0])) if rows else []
 
     def put_predictions(
         self, key: MetricKey, split: str, values: Mapping[str, float], notes: list[str]
     ) -> None:
         """Store a whole split's predictions (and fitting notes) in one transaction."""
         now = time.time()
-        with self._transaction():
+
+        def insert() -> None:
             self._db.executemany(
                 "INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?)",
                 [(*key.sql(), split, item, float(v), now) for item, v in values.items()],
@@ -226,28 +262,92 @@ class ScoreStore:
                 (*key.sql(), split, json.dumps(notes)),
             )
 
+        self._write(insert)
+
     # -- evaluations -------------------------------------------------------------------------
     def get_evaluation(self, key: str) -> dict | None:
         """Statistics stored under ``key`` (a hash of their inputs), or None."""
-        row = self._db.execute("SELECT result FROM evaluations WHERE key=?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self._rows("SELECT result FROM evaluations WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else None
 
     def put_evaluation(self, key: str, result: Mapping) -> None:
-        with self._transaction():
-            self._db.execute(
-                "INSERT OR REPLACE INTO evaluations VALUES (?, ?)", (key, json.dumps(result))
+        sql, row = "INSERT OR REPLACE INTO evaluations VALUES (?, ?)", (key, json.dumps(result))
+        self._write(lambda: self._db.execute(sql, row))
+
+
+class StoredFeatures(Mapping[str, np.ndarray]):
+    """A metric's stored feature vectors by item key, read from the store one at a time, so
+    that a run never holds every image's features in memory."""
+
+    def __init__(self, store: ScoreStore, key: MetricKey) -> None:
+        self._store, self._key = store, key
+
+    def __getitem__(self, item: str) -> np.ndarray:
+        rows = self._store._rows(
+            "SELECT vector FROM results WHERE metric=? AND version=? AND params=? "
+            "AND kind='features' AND item=? AND vector IS NOT NULL",
+            (*self._key.sql(), item),
+        )
+        if not rows:
+            raise KeyError(item)
+        return _decode(rows[0][0])
+
+    def __contains__(self, item: object) -> bool:
+        return bool(
+            self._store._rows(
+                "SELECT 1 FROM results WHERE metric=? AND version=? AND params=? "
+                "AND kind='features' AND item=? AND vector IS NOT NULL",
+                (*self._key.sql(), item),
             )
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        rows = self._store._rows(
+            "SELECT item FROM results WHERE metric=? AND version=? AND params=? "
+            "AND kind='features' AND vector IS NOT NULL",
+            self._key.sql(),
+        )
+        return iter([row[0] for row in rows])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+T = TypeVar("T")
 
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+def _patiently(operation: Callable[[], T]) -> T:
+    """``operation()``, retried with growing pauses while SQLite says the store is busy or
+    locked by another process, for :data:`BUSY_PATIENCE` seconds in all."""
+    deadline = time.monotonic() + BUSY_PATIENCE
+    pause = 0.01
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            busy = "locked" in text or "busy" in text
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
+
+
+def link_store(folder: Path, store: Path) -> Path:
+    """Write ``folder/store.json``, naming the score store a run into ``folder`` used."""
+    from .results import write_text_atomically
+
+    text = json.dumps({"store": str(Path(store).resolve()), "schema": SCHEMA_VERSION})
+    return write_text_atomically(Path(folder) / STORE_POINTER, text + "\n")
+
+
+def linked_store(folder: Path) -> Path | None:
+    """The score store ``folder``'s run used, as ``store.json`` names it (None without one)."""
+    try:
+        data = json.loads((Path(folder) / STORE_POINTER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return Path(data["store"]) if isinstance(data, dict) and "store" in data else None
 
 
 #: The lock file of a run folder; it names the run holding the folder.

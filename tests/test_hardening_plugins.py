@@ -117,7 +117,8 @@ def _run(
 ) -> subprocess.CompletedProcess:
     argv = iqabench_argv(
         "run", "--metrics", metrics, "--dataset", "csv", "--data-root", str(data),
-        "--out", str(out), "--splits", "0", "--bootstrap", "0", "--no-report", *options,
+        "--out", str(out), "--store", str(out.with_suffix(".db")), "--splits", "0",
+        "--bootstrap", "0", "--no-report", *options,
     )  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
 
@@ -307,7 +308,8 @@ def test_workers_die_with_their_parent(
 ) -> None:
     argv = iqabench_argv(
         "run", "--metrics", "slow", "--dataset", "csv", "--data-root", str(data),
-        "--out", str(tmp_path / "out"), "--splits", "0", "--no-report", "--workers", "2",
+        "--out", str(tmp_path / "out"), "--store", str(tmp_path / "scores.db"), "--splits", "0",
+        "--no-report", "--workers", "2",
     )  # fmt: skip
     process = subprocess.Popen(
         argv, env=hostile, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -32,12 +32,19 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def _run_argv(out: Path, *options: str, metrics: str = "psnr,ssim") -> list[str]:
-    """``iqabench run`` on synthetic-lwir (or on the dataset ``options`` name) into ``out``."""
+    """``iqabench run`` on synthetic-lwir (or on the dataset ``options`` name) into ``out``,
+    with a score store of its own beside ``out`` (unless ``options`` name one), so that what
+    other tests stored in the shared store is not reused."""
     dataset = () if "--dataset" in options else ("--dataset", "synthetic-lwir")
+    store = () if "--store" in options else ("--store", str(_own_store(out)))
     return [
         sys.executable, "-m", "iqabench", "run", "--metrics", metrics, *dataset,
-        "--out", str(out), "--no-report", *options,
+        "--out", str(out), *store, "--no-report", *options,
     ]  # fmt: skip
+
+
+def _own_store(out: Path) -> Path:
+    return out.with_name(f"{out.name}.scores.db")
 
 
 def _run(
@@ -119,14 +126,15 @@ def test_sigkill_then_resume(
     out = tmp_path / "killed"
     process = subprocess.Popen(_run_argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while _stored(out / "scores.db") < 330 and process.poll() is None and time.time() < deadline:
+    store = _own_store(out)
+    while _stored(store) < 330 and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, "the run finished before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    before = _stored(out / "scores.db")
+    before = _stored(store)
     assert 330 <= before < 600
-    check = sqlite3.connect(out / "scores.db").execute("PRAGMA integrity_check").fetchone()[0]
+    check = sqlite3.connect(store).execute("PRAGMA integrity_check").fetchone()[0]
     assert check == "ok"
     done = _run(out)
     assert done.returncode == 0, done.stderr
