@@ -69,7 +69,9 @@ def test_every_backbone_has_its_published_size() -> None:
         assert sum(p.numel() for p in module.parameters()) == PARAMETERS[name], name
 
 
-def test_efficientnet_lite0_from_the_pip_package_classifies_a_calibration_image() -> None:
+def test_efficientnet_lite0_from_the_pip_package_classifies_a_calibration_image(
+    shared: Path,
+) -> None:
     from PIL import Image
     from timm.data import ImageNetInfo
 

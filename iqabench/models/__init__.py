@@ -1,1 +1,2 @@
-"""Deep networks behind the DL metrics (NestConvNeXt-IQA and its parts); torch is needed here."""
+"""Deep networks behind the DL metrics, one module per architecture, and the ImageNet
+backbones they start from (:mod:`iqabench.models.backbones`); torch is needed here."""
