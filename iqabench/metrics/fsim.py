@@ -34,14 +34,14 @@ class FSIM(Metric):
     Assessment", IEEE Transactions on Image Processing 20(8), 2378-2386, 2011,
     doi:10.1109/TIP.2011.2109730.
 
-    Phase congruency and gradient maps are piq's (``piq.fsim``), computed in ``float64``: the
-    log-Gabor filter bank is piq's ``_construct_filters`` (built once per image size), and
-    :func:`_phase_congruency` and :func:`_gradient_magnitude` are NumPy/OpenCV renderings of
-    piq's ``_phase_congruency`` and ``gradient_map`` with the Scharr kernel, giving the same
-    numbers several times faster on one core (the terms that depend only on the image size are
-    computed once per size). The rest follows the authors' FeatureSIM.m where piq departs from
-    it: the YIQ coefficients above, the ``F x F`` box average kept at every ``F``-th pixel from
-    the first (``conv2 'same'``, zero outside; ``F = round(min(H, W) / 256)`` rounding halves
+    Hand-written in ``float64`` NumPy/OpenCV after the authors' FeatureSIM.m: the log-Gabor
+    bank is :func:`log_gabor_bank` (built once per image size, with the terms that depend only
+    on the size), phase congruency is :func:`_phase_congruency` and the gradient
+    :func:`_gradient_magnitude` with the Scharr kernel, several times faster than piq's
+    ``fsim`` on one core. Where piq departs from FeatureSIM.m, this follows FeatureSIM.m: the
+    orientation of the filter bank, phase congruency's epsilon, the YIQ coefficients above,
+    the ``F x F`` box average kept at every ``F``-th pixel from the first (``conv2 'same'``,
+    zero outside; ``F = round(min(H, W) / 256)`` rounding halves
     up), the chroma factor ``real((S_I * S_Q) ** 0.03)`` (piq takes the modulus where the
     product is negative), and MATLAB's median in the noise estimate (piq takes the lower middle
     value).
@@ -52,7 +52,7 @@ class FSIM(Metric):
     full_reference = True
     higher_is_better = True
     colour = "native"
-    version = "1"
+    version = "2"
     citation = (
         "L. Zhang, L. Zhang, X. Mou, D. Zhang. FSIM: A Feature Similarity Index for Image Quality "
         "Assessment. IEEE Transactions on Image Processing 20(8), 2011. "
@@ -111,10 +111,12 @@ def _box_down(channel: np.ndarray, factor: int) -> np.ndarray:
     return total / (factor * factor)
 
 
-#: Phase congruency settings of piq's FSIM (and FeatureSIM.m): log-Gabor scales and
+#: Phase congruency settings of FeatureSIM.m: log-Gabor scales and
 #: orientations, and the noise threshold in standard deviations of the noise energy.
 SCALES, ORIENTATIONS, NOISE_K = 4, 4, 2.0
-#: piq's Scharr kernel (x direction); the y kernel is its transpose.
+#: FeatureSIM.m's ``epsilon``, added to the local energy's modulus (piq adds machine epsilon).
+PC_EPSILON = 1e-4
+#: FeatureSIM.m's Scharr kernel (x direction, up to the sign conv2's flip gives); y: transpose.
 SCHARR_X = np.array([[-3.0, 0.0, 3.0], [-10.0, 0.0, 10.0], [-3.0, 0.0, 3.0]]) / 16
 
 
@@ -131,13 +133,65 @@ class _FilterBank(NamedTuple):
     sum_ai_aj: np.ndarray
 
 
+#: Log-Gabor bank of FeatureSIM.m's phasecong2: smallest wavelength, scale factor, bandwidth
+#: (sigma over centre frequency), angular spacing over angular sigma, and the low-pass filter
+#: (cut-off, order) that keeps the bank away from the FFT's corners.
+MIN_WAVELENGTH, MULT, SIGMA_ON_F, D_THETA_ON_SIGMA = 6.0, 2.0, 0.55, 1.2
+LOWPASS_CUTOFF, LOWPASS_ORDER = 0.45, 15
+
+
+def log_gabor_bank(rows: int, cols: int) -> torch.Tensor:
+    """The frequency-domain log-Gabor filters of FeatureSIM.m (``phasecong2``), in ``float64``.
+
+    Hand-written after the authors' code (P. Kovesi's phase congruency as L. Zhang adapted
+    it): normalised frequencies ``[-n/2 : n/2-1] / n`` (``[-(n-1)/2 : (n-1)/2] / (n-1)`` for
+    odd ``n``), quadrant-shifted (``ifftshift``); per scale ``s`` a radial log-Gabor
+    ``exp(-log(r / f_s)^2 / (2 log(0.55)^2))``, ``f_s = 1 / (6 * 2^s)``, times the low-pass
+    ``1 / (1 + (r / 0.45)^30)``, zero at the DC term; per orientation ``o pi / 4`` (the
+    angle ``atan2(-y, x)``, ``x`` along the columns, as FeatureSIM.m; piq measures it from the
+    row axis, which differs in the Nyquist terms and moves FSIM by about 3e-6) an angular
+    Gaussian of the wrapped angle difference with sigma ``pi / (4 * 1.2)``. Computed with
+    torch's element-wise functions in ``float64``.
+    Returns ``(1, ORIENTATIONS * SCALES, rows, cols)``, orientation-major.
+    """
+    import torch
+
+    def frequencies(n: int) -> torch.Tensor:
+        if n % 2:
+            return torch.arange(-(n - 1) / 2, n / 2, dtype=torch.float64) / (n - 1)
+        return torch.arange(-n / 2, n / 2, dtype=torch.float64) / n
+
+    x, y = torch.meshgrid(frequencies(cols), frequencies(rows), indexing="xy")
+    radius = torch.sqrt(x**2 + y**2)
+    theta = torch.fft.ifftshift(torch.atan2(-y, x))
+    lowpass = torch.fft.ifftshift(1.0 / (1.0 + (radius / LOWPASS_CUTOFF) ** (2 * LOWPASS_ORDER)))
+    radius = torch.fft.ifftshift(radius)
+    radius[0, 0] = 1.0
+    radial = []
+    for scale in range(SCALES):
+        centre = 1.0 / (MIN_WAVELENGTH * MULT**scale)
+        component = torch.exp(-(torch.log(radius / centre) ** 2) / (2 * math.log(SIGMA_ON_F) ** 2))
+        component = component * lowpass
+        component[0, 0] = 0.0
+        radial.append(component)
+    theta_sigma = math.pi / (ORIENTATIONS * D_THETA_ON_SIGMA)
+    sin_theta, cos_theta = torch.sin(theta), torch.cos(theta)
+    bank = []
+    for orientation in range(ORIENTATIONS):
+        angle = orientation * math.pi / ORIENTATIONS
+        d_sin = sin_theta * math.cos(angle) - cos_theta * math.sin(angle)
+        d_cos = cos_theta * math.cos(angle) + sin_theta * math.sin(angle)
+        spread = torch.exp(-(torch.abs(torch.atan2(d_sin, d_cos)) ** 2) / (2 * theta_sigma**2))
+        bank.extend(spread * component for component in radial)
+    return torch.stack(bank)[None]
+
+
 @functools.lru_cache(maxsize=8)
 def _filter_bank(rows: int, cols: int) -> _FilterBank:
-    """piq's ``_construct_filters`` for an image of ``rows x cols`` and its size-only terms."""
+    """:func:`log_gabor_bank` for an image of ``rows x cols`` and its size-only terms."""
     import torch
-    from piq.fsim import _construct_filters
 
-    filters = _construct_filters(torch.zeros((1, 1, rows, cols), dtype=torch.float64))
+    filters = log_gabor_bank(rows, cols)
     spatial = torch.fft.ifft2(filters).real.numpy() * np.sqrt(rows * cols)
     spatial = spatial.reshape(ORIENTATIONS, SCALES, rows, cols)
     pairs = sum(
@@ -153,8 +207,9 @@ def _filter_bank(rows: int, cols: int) -> _FilterBank:
 
 
 def _phase_congruency(luma: np.ndarray) -> np.ndarray:
-    """Phase congruency map of a grey image, as piq's ``_phase_congruency`` computes it but for
-    the median, which is MATLAB's (the mean of the two middle values, as in phasecong2.m).
+    """Phase congruency map of a grey image as FeatureSIM.m's phasecong2 computes it: MATLAB's
+    median (the mean of the two middle values), ``epsilon = 1e-4`` added to the modulus of the
+    summed responses and none in the final ratio (piq departs on all three).
 
     Kovesi's measure over the log-Gabor bank: per orientation, the local energy along the
     mean phase direction, ``sum_s (e_s m_e + o_s m_o - |e_s m_o - o_s m_e|)`` (the real part
@@ -167,7 +222,6 @@ def _phase_congruency(luma: np.ndarray) -> np.ndarray:
     """
     import torch
 
-    eps = np.finfo(np.float64).eps
     rows, cols = luma.shape
     bank = _filter_bank(rows, cols)
     spectrum = torch.fft.fft2(torch.from_numpy(luma)[None, None])
@@ -182,7 +236,7 @@ def _phase_congruency(luma: np.ndarray) -> np.ndarray:
         amplitude += magnitudes.sum(axis=0)
         finest_power[orientation] = magnitudes[0].ravel() ** 2
         summed = bands.sum(axis=0)
-        projected = bands * (np.conj(summed) / (np.abs(summed) + eps))
+        projected = bands * (np.conj(summed) / (np.abs(summed) + PC_EPSILON))
         energy[orientation] = (projected.real - np.abs(projected.imag)).sum(axis=0)
 
     median = np.median(finest_power, axis=1)  # MATLAB's median: mean of the middle two
@@ -192,7 +246,7 @@ def _phase_congruency(luma: np.ndarray) -> np.ndarray:
     threshold = threshold / 1.7
 
     energy = np.maximum(energy - threshold[:, None, None], 0.0)
-    return (energy.sum(axis=0) + eps) / (amplitude + eps)
+    return energy.sum(axis=0) / amplitude
 
 
 def _gradient_magnitude(luma: np.ndarray) -> np.ndarray:

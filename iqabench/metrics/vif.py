@@ -30,9 +30,9 @@ class VIF(Metric):
     H. R. Sheikh and A. C. Bovik, "Image Information and Visual Quality", IEEE Transactions on
     Image Processing 15(2), 430-444, 2006, doi:10.1109/TIP.2005.859378.
 
-    A ``float64`` NumPy/SciPy port of pyiqa's ``vif_arch`` (itself a port of the authors'
-    ``vifvec`` release), which runs in ``float32`` only; the steerable-pyramid filter taps
-    (``sp5Filters``) are read from ``pyiqa.archs.vif_arch.sp5_filters``. As in ``vifvec``: a
+    A ``float64`` NumPy/SciPy/OpenCV re-implementation of the authors' ``vifvec`` release
+    (hand-written; pyiqa's port runs in ``float32`` only), with the steerable-pyramid filter
+    taps of matlabPyrTools' ``sp5Filters.m`` defined here (:func:`_filters`). As in ``vifvec``: a
     4-level, 6-orientation pyramid with reflected edges; sub-bands 4, 7, ..., 25 of ``ind2wtree``
     order (orientations 3 and 0 at each level); a ``2**lev + 1`` statistics window sampled every
     3 pixels; ``sigma_nsq = 0.4``. This is not the pixel-domain VIFp. A reference with no
@@ -65,21 +65,76 @@ class VIF(Metric):
         return np.array([_vif(image, ref) for image, ref in pairs], dtype=np.float64)
 
 
+# The steerable-pyramid filters of matlabPyrTools' ``sp5Filters.m`` (E. P. Simoncelli, 1996;
+# design: A. Karasaridis and E. P. Simoncelli, "A filter design technique for steerable pyramid
+# image transforms", ICASSP 1996), which ``vifvec`` uses, as the release prints them (8
+# decimals). The filters are symmetric, so only their independent taps are written out.
+
+#: Upper triangle (row by row) of the top-left 3x3 corner of the 5x5 initial low-pass
+#: ``lo0filt``, symmetric about both axes and both diagonals.
+_LO0_TRIANGLE = (
+    (0.00341614, -0.01551246, -0.03848215),
+    (0.05586982, 0.15925570),
+    (0.40304148,),
+)
+#: The same for the 9x9 level low-pass ``lofilt``, before the release's factor 2.
+_LO_TRIANGLE = (
+    (0.00085404, -0.00244917, -0.00387812, -0.00944432, -0.00962054),
+    (-0.00523281, -0.00661117, 0.00410600, 0.01002988),
+    (0.01396746, 0.03277038, 0.03981393),
+    (0.06426333, 0.08169618),
+    (0.10096540,),
+)
+#: Rows 0-3, columns 0-2 of the first 7x7 band filter: its rows are symmetric about the
+#: middle row, its columns antisymmetric about the middle column (which is zero).
+_BAND0_CORNER = (
+    (0.00277643, -0.00986904, -0.01021852),
+    (0.00496194, -0.00893064, -0.03075356),
+    (0.01026699, 0.01189859, -0.08226445),
+    (0.01455399, 0.02755155, -0.11732297),
+)
+#: The first 24 taps (row by row) of the second band filter, antisymmetric about its centre.
+_BAND1_HALF = (
+    (-0.00343249, -0.00358461, 0.01047717, 0.00790407, 0.00459034, -0.00128000, -0.01166982),
+    (-0.00640815, -0.01977507, 0.01486305, 0.04435647, -0.00853965, -0.01161195, -0.00285723),
+    (-0.00073141, -0.04084211, -0.04819057, 0.09454202, 0.05394139, -0.03930573, -0.00182078),
+    (0.01124321, -0.00228219, -0.12227230),
+)
+
+
+def _mirrored_square(triangle: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """The square filter symmetric about both axes and diagonals whose top-left quarter has
+    ``triangle`` as its upper triangle."""
+    half = len(triangle)
+    quarter = np.zeros((half, half))
+    for row, values in enumerate(triangle):
+        quarter[row, row:] = values
+        quarter[row:, row] = values
+    index = np.minimum(np.arange(2 * half - 1), np.arange(2 * half - 1)[::-1])
+    return quarter[np.ix_(index, index)]
+
+
+def _band_filters() -> tuple[np.ndarray, ...]:
+    """The six 7x7 oriented band-pass filters of ``sp5Filters`` (``reshape(bfilts(:, k),
+    7, 7)``, as ``corrDn`` applies them): two written out, the others their transposes and
+    mirror images, exactly."""
+    index = np.minimum(np.arange(7), np.arange(7)[::-1])
+    sign = np.sign(3 - np.arange(7))
+    corner = np.hstack([np.asarray(_BAND0_CORNER), np.zeros((4, 1))])
+    first = corner[np.ix_(index, index)] * sign
+    second = np.zeros(49)
+    taps = [value for row in _BAND1_HALF for value in row]
+    second[:24] = taps
+    second[25:] = -np.asarray(taps[::-1])
+    second = second.reshape(7, 7)
+    third = -second.T
+    return first, second, third, -first.T, third[:, ::-1], second[:, ::-1]
+
+
 @cache
 def _filters() -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """The ``sp5Filters`` taps: initial low-pass, level low-pass, oriented band-pass filters."""
-    from pyiqa.archs.vif_arch import sp5_filters
-
-    taps = sp5_filters()
-    bands = np.asarray(taps["bfilts"], dtype=np.float64)
-    side = int(round(np.sqrt(bands.shape[0])))
-    # Each column is a band filter stored in MATLAB's column-major order.
-    oriented = tuple(bands[:, b].reshape(side, side).T.copy() for b in range(bands.shape[1]))
-    return (
-        np.asarray(taps["lo0filt"], dtype=np.float64),
-        np.asarray(taps["lofilt"], dtype=np.float64),
-        oriented,
-    )
+    return _mirrored_square(_LO0_TRIANGLE), 2.0 * _mirrored_square(_LO_TRIANGLE), _band_filters()
 
 
 #: OpenCV filters a ``float64`` image through the DFT once a kernel has this many taps; below it
