@@ -14,6 +14,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "backbone and whether its ImageNet weights are installed), or the known datasets.",
     )
     parser.add_argument("what", choices=("metrics", "models", "datasets"), help="what to list")
+    parser.add_argument(
+        "--json", action="store_true", help="print the metrics as JSON (one object per metric)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -24,35 +27,71 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     # The models table is wide: off a terminal (a pipe, a file) it is not cut to 80 columns.
-    console = Console(width=140) if args.what == "models" and not sys.stdout.isatty() else Console()
+    if args.json:
+        if args.what != "metrics":
+            from ..errors import UserError
+
+            raise UserError("--json lists metrics only: iqabench list metrics --json")
+        import json
+
+        print(json.dumps(metric_facts(), indent=2))
+        return 0
+    # Off a terminal (a pipe, a file) the tables are not cut to 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     tables = {"metrics": _metrics_table, "models": _models_table, "datasets": _datasets_table}
     console.print(tables[args.what](Table))
     return 0
 
 
-def _metrics_table(Table):  # noqa: ANN001, ANN202, N803 - rich's Table class
-    from ..cards import calibration_status
+def metric_facts() -> list[dict]:
+    """One plain record per registered metric: its interface facts, card status and origin
+    (a plugin that fails to import is listed with its error)."""
+    import math
+
+    from ..cards import calibration_status, metric_card
     from ..registry import entries
 
-    table = Table(title="iqabench metrics")
-    for column in ("name", "family", "reference", "trainable", "better", "calibration", "from"):
-        table.add_column(column)
+    facts = []
     for name, entry in entries().items():
         try:
             cls = entry.load()
         except Exception:
-            table.add_row(
-                name, "-", "-", "-", "-", "broken", f"{entry.distribution}: {entry.error}"
-            )
+            facts.append({"name": name, "distribution": entry.distribution, "error": entry.error})
+            continue
+        card = metric_card(name, cls) or {}
+        low_high = getattr(cls, "score_range", None)
+        facts.append(
+            {
+                **cls.describe(),
+                "display_name": card.get("display_name", name),
+                "calibration": calibration_status(name, cls),
+                "score_range": None
+                if low_high is None
+                else [None if math.isinf(v) else float(v) for v in low_high],
+                "distribution": entry.distribution,
+                "error": None,
+            }
+        )
+    return facts
+
+
+def _metrics_table(Table):  # noqa: ANN001, ANN202, N803 - rich's Table class
+    table = Table(title="iqabench metrics")
+    for column in ("name", "family", "reference", "trainable", "better", "calibration", "from"):
+        table.add_column(column, no_wrap=column == "name", overflow="fold")
+    for fact in metric_facts():
+        if fact["error"] is not None:
+            broken = f"{fact['distribution']}: {fact['error']}"
+            table.add_row(fact["name"], "-", "-", "-", "-", "broken", broken)
             continue
         table.add_row(
-            name,
-            cls.family,
-            "full" if cls.full_reference else "none",
-            "yes" if cls.trainable else "no",
-            "higher" if cls.higher_is_better else "lower",
-            calibration_status(name, cls),
-            entry.distribution,
+            fact["name"],
+            fact["family"],
+            "full" if fact["full_reference"] else "none",
+            "yes" if fact["trainable"] else "no",
+            "higher" if fact["higher_is_better"] else "lower",
+            fact["calibration"],
+            fact["distribution"],
         )
     return table
 

@@ -211,3 +211,14 @@ def test_run_refuses_parameters_of_unknown_or_absent_metrics(tmp_path: Path) -> 
     with pytest.raises(UserError, match="'niqe', which this run does not score"):
         api.run("psnr", out=tmp_path, params={"niqe": {"model": "x.npz"}})
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_list_metrics_json_and_untruncated_names(tmp_path: Path) -> None:
+    done = _cli("list", "metrics", "--json", cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    facts = {fact["name"]: fact for fact in json.loads(done.stdout)}
+    assert facts["psnr"]["score_range"] == [0.0, None] and facts["psnr"]["full_reference"]
+    assert facts["niqe"]["higher_is_better"] is False
+    table = _cli("list", "metrics", cache=tmp_path)
+    longest = max(facts, key=len)
+    assert longest in table.stdout  # never cut to "nestconvn…" off a terminal
