@@ -14,8 +14,9 @@ import importlib
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .errors import STORAGE_ERRNOS, UserError, one_line
@@ -54,9 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings (a library's, or a deep model's random-initialisation warning) as one
+    line on stderr, like every other message of the command line."""
+    text = " ".join(str(message).split())
+    kind = "" if category in (UserWarning, RuntimeWarning) else f" ({category.__name__})"
+    print(f"iqabench: warning{kind}: {text}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _one_line_warning
     previous = _on_sigterm(_terminate)
     try:
         return int(args.handler(args) or 0)

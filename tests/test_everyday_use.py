@@ -222,3 +222,19 @@ def test_list_metrics_json_and_untruncated_names(tmp_path: Path) -> None:
     table = _cli("list", "metrics", cache=tmp_path)
     longest = max(facts, key=len)
     assert longest in table.stdout  # never cut to "nestconvn…" off a terminal
+
+
+def test_warnings_and_metric_notes_reach_the_console_as_one_line_each(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from iqabench.cli import _one_line_warning
+    from iqabench.commands.run_cmd import _print_metric_notes
+
+    stream = io.StringIO()
+    _one_line_warning(RuntimeWarning("backbone starts from\nRANDOM  initialisation"),
+                      RuntimeWarning, "x.py", 3, stream)  # fmt: skip
+    assert stream.getvalue() == "iqabench: warning: backbone starts from RANDOM initialisation\n"
+    _print_metric_notes({"tres-lite": {"notes": ["scored with a given checkpoint:\n inflates"]}})
+    assert capsys.readouterr().err == (
+        "iqabench: note: tres-lite: scored with a given checkpoint: inflates\n"
+    )

@@ -197,6 +197,7 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
     for name, reason in {**result.skipped, **result.failed}.items():
         print(f"iqabench: {name} not evaluated: {reason}", file=sys.stderr)
     _print_evaluation_warnings(summary["metrics"])
+    _print_metric_notes(summary["metrics"])
     if result.report_error:
         print(f"iqabench: report not built: {result.report_error}", file=sys.stderr)
 
@@ -217,6 +218,14 @@ def _print_evaluation_warnings(metrics: dict) -> None:
             concerned.setdefault(note, []).append(name)
     for note, names in concerned.items():
         print(f"iqabench: warning: {note}: {', '.join(names)}", file=sys.stderr)
+
+
+def _print_metric_notes(metrics: dict) -> None:
+    """What the metrics recorded with their results (random initialisation, a checkpoint that
+    scored its own training images, a lite model...), one line each."""
+    for name, entry in metrics.items():
+        for note in entry.get("notes") or []:
+            print(f"iqabench: note: {name}: {' '.join(str(note).split())}", file=sys.stderr)
 
 
 def _print_failures(label: str, failures: list[str], shown: int = 10) -> None:
