@@ -170,3 +170,17 @@ def test_missing_root_says_how_to_obtain(tmp_path: Path) -> None:
 def test_unknown_dataset_suggests_closest() -> None:
     with pytest.raises(UnknownNameError, match="did you mean 'TIIQAD'"):
         load_dataset("TIIQD")
+
+
+def test_a_folder_of_the_other_layout_is_refused_in_one_line(shared: Path) -> None:
+    with pytest.raises(DatasetError, match="line 2: '138.jpg' is not an LWIR-IQA image name"):
+        load_dataset("LWIR_IQA", THERMAL_REAL / "tiiqad_sample")
+    # TIIQAD makes every image its own scene: LWIR-IQA images there would leak scenes.
+    with pytest.raises(DatasetError, match="is an LWIR-IQA name.*--dataset LWIR_IQA"):
+        load_dataset("TIIQAD", THERMAL_REAL / "lwir_iqa_sample")
+
+
+def test_csv_loader_takes_the_reference_codes_header(shared: Path) -> None:
+    dataset = load_dataset("csv", THERMAL_REAL / "lwir_iqa_sample")  # Distorted_image;MOS
+    assert len(dataset.items) == 15
+    assert dataset.items[0].id == "IMG_09_NU (1).bmp" and dataset.items[0].mos == 4.645

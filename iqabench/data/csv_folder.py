@@ -1,5 +1,7 @@
-"""Any folder described by a CSV: columns ``image`` and ``mos``, optionally ``ref``,
-``distortion``, ``level`` and ``content``; paths relative to the folder (never outside it)."""
+"""Any folder described by a CSV: columns ``image`` (or ``Distorted_image``, as in the
+NestConvNeXt-IQA reference code's tables) and ``mos``, optionally ``ref``, ``distortion``,
+``level`` and ``content``; ``,`` or ``;`` separated; paths relative to the folder (never
+outside it)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from .score_tables import find_column, parse_score, parse_whole_number, read_csv
 def load_csv_folder(root: Path, table: Path, lower_is_better: bool = False) -> list[Item]:
     """Items listed in ``table``; ``lower_is_better`` for DMOS-like scores."""
     header, rows = read_csv_rows(table)
-    image_col = find_column(header, ("image",), table, "image")
+    image_col = find_column(header, ("image", "distorted_image"), table, "image")
     mos_col = find_column(header, ("mos", "dmos", "score", "quality"), table, "score (mos)")
     optional = {key.lower(): key for key in header}
     items = []

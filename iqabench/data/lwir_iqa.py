@@ -66,7 +66,15 @@ def load_lwir_iqa(root: Path) -> list[Item]:
         if not listed:
             raise DatasetError(f"{table} line {line}: empty image name")
         path = index.find(listed, table, line)
-        items.append(_item(root, path, listed, mos))
+        item = _item(root, path, listed, mos)
+        if item.distortion is None:
+            raise DatasetError(
+                f"{table} line {line}: {listed!r} is not an LWIR-IQA image name (expected "
+                "names such as 'IMG_09_NU (4).bmp', types AWGN, BLU, NU, JPG, J2K, or the "
+                "release's type folders); for authentic distortions use --dataset TIIQAD, for "
+                "any other folder --dataset csv"
+            )
+        items.append(item)
     return items
 
 
