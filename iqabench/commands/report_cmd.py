@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "--stat",
         choices=STATS,
         default="srocc",
-        help="statistic the spider diagrams show first and export (default: srocc)",
+        help="statistic the charts show first and export, and the significance matrix over "
+        "splits tests (default: srocc)",
     )
     parser.add_argument(
         "--format",
@@ -46,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     formats = [f for f in args.format.split(",") if f.strip()]
     dirs = [Path(d) for d in args.run_dirs]
+    if len(dirs) == 1 and args.out:  # a wrong option first, before any folder is read
+        raise UserError("--out is for comparisons; a run's report goes into its run folder")
     for run_dir in dirs:
         _check_readable(run_dir)
     if len(dirs) == 1:
-        if args.out:
-            raise UserError("--out is for comparisons; a run's report goes into its run folder")
         path = build_report(dirs[0], stat=args.stat, formats=formats)
     else:
         out = Path(args.out) if args.out else _comparison_folder(dirs)

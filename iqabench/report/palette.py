@@ -1,27 +1,34 @@
 """How metrics and distortion types are drawn: one colour and marker per metric everywhere.
 
-A metric's style is fixed by its position among all metrics installed (the registry's order,
-then any other name in the run, alphabetically), not by the run: a metric keeps its colour in
-every panel, every run and every comparison made with the same installation, and no two
-metrics share a colour in a panel as long as fewer than :data:`PALETTE_SIZE` are installed.
-Colours are Glasbey's maximally distinct categorical colours for a white background
-(``colorcet.glasbey_dark``: Glasbey, Martin, Lockwood and Ellis, *Colour displays for
-categorical images*, Color Research & Application 32(4), 2007), keeping only those with at
-least the 3:1 contrast against white that WCAG 2.1 (success criterion 1.4.11) asks of lines and
-markers and a clear hue (no greys, browns near black, which read as text and grid lines);
-markers add a second cue.
+A metric's style is fixed by its position among all metrics installed, grouped by the family
+their cards give (TR-FR, DL-FR, TR-NR, DL-NR, then metrics without a card) and by name within
+a family, then any other name in the run, alphabetically: not by the run. A metric keeps its
+colour in every panel, every run and every comparison made with the same installation, and no
+two metrics share a colour in a panel as long as fewer than :data:`PALETTE_SIZE` are installed.
+
+Colours follow ``colorcet.glasbey_category10``: the ten Category10 colours, then Glasbey's
+sequence, where each colour is the one most distinct from all before it (Glasbey, Martin,
+Lockwood and Ellis, *Colour displays for categorical images*, Color Research & Application
+32(4), 2007). Because each colour is far from every earlier one, the metrics of one family,
+which sit next to each other in the order, get colours far apart. Only colours with a clear
+hue (no greys, which read as text and grid lines) and a contrast of at least
+:data:`MIN_CONTRAST` against white are kept: a little below the 3:1 that WCAG 2.1 (success
+criterion 1.4.11) asks of graphics, which would drop Category10's orange; markers add a second
+cue.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 #: Distinct metric colours available before they repeat (with another marker).
 PALETTE_SIZE = 64
-#: Least contrast ratio of a metric colour against the white page (WCAG 2.1, 1.4.11).
-MIN_CONTRAST = 3.0
+#: Least contrast ratio of a metric colour against the white page (see the module docstring).
+MIN_CONTRAST = 2.5
+#: Family order of the palette (metrics of other families, or without a card, follow).
+FAMILY_ORDER: tuple[str, ...] = ("TR-FR", "DL-FR", "TR-NR", "DL-NR")
 #: Least chroma (largest minus smallest of the 0..255 RGB channels) of a metric colour.
 MIN_CHROMA = 96
 #: (plotly symbol, matplotlib marker) pairs, cycled alongside the colours.
@@ -65,10 +72,17 @@ def metric_colours() -> list[str]:
 
     legible = [
         c
-        for c in colorcet.glasbey_dark
+        for c in map(_hex, colorcet.glasbey_category10)
         if contrast_with_white(c) >= MIN_CONTRAST and chroma(c) >= MIN_CHROMA
     ]
     return legible[:PALETTE_SIZE]
+
+
+def _hex(colour: str | Sequence[float]) -> str:
+    """``#rrggbb`` of a colorcet colour (a hex string, or RGB floats in 0..1)."""
+    if isinstance(colour, str):
+        return colour
+    return "#" + "".join(f"{round(255 * v):02x}" for v in colour)
 
 
 def chroma(colour: str) -> int:
@@ -90,10 +104,18 @@ def contrast_with_white(colour: str) -> float:
 
 
 def palette_order(names: Iterable[str]) -> list[str]:
-    """Every installed metric in registry order, then the other ``names``, sorted."""
+    """Every installed metric by family (from its card) and name, then the other ``names``."""
     from .. import registry
+    from ..cards import load_cards
 
-    installed = list(registry.entries())
+    cards = load_cards("metrics")
+    rank = {family: i for i, family in enumerate(FAMILY_ORDER)}
+
+    def key(name: str) -> tuple[int, str]:
+        family = (cards.get(name) or {}).get("family")
+        return rank.get(family, len(rank)), name
+
+    installed = sorted(registry.entries(), key=key)
     return installed + sorted(set(names) - set(installed))
 
 
