@@ -45,9 +45,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
     from ..metric import LabelledImage, Metric
     from ..protocol import Split
+    from ..train.inputs import InputSpec
+    from ..train.recipe import StageInputs
     from .items import Dataset
 
 #: Entropy tag of the pair random streams (the synthetic dataset uses 2 for its distortions).
@@ -94,16 +96,18 @@ class Reference:
         return hashlib.sha256(self.pixels.tobytes() + str(self.pixels.shape).encode()).hexdigest()
 
 
-def references_of(items: Sequence[LabelledImage]) -> list[Reference]:
+def references_of(items: Sequence[LabelledImage], spec: InputSpec | None = None) -> list[Reference]:
     """The distinct references of a metric's training records (read from disk), sorted by
-    scene.
+    scene; with ``spec``, each prepared as the model prepares its images (resized, enlarged to
+    fit the crop; see :func:`iqabench.train.inputs.prepare`), in grey.
 
     These are the only pristine images a learned metric's ``fit`` receives (and what a
     pretraining stage's :class:`~iqabench.train.recipe.StageInputs` carries), so pretraining on
     them cannot see a test scene. Raises :class:`~iqabench.errors.DatasetError` when no record
     has a reference (a dataset without references, such as TIIQAD).
     """
-    found = read_references((item.ref, item.content) for item in items if item.ref is not None)
+    pairs = ((item.ref, item.content) for item in items if item.ref is not None)
+    found = read_references(pairs, spec)
     if not found:
         raise DatasetError(
             "pretraining needs pristine references, and none of the training images has one "
@@ -125,17 +129,26 @@ def split_references(dataset: Dataset, split: Split) -> list[Reference]:
     return found
 
 
-def read_references(paths: Iterable[tuple[str | Path, str]]) -> list[Reference]:
+def read_references(
+    paths: Iterable[tuple[str | Path, str]], spec: InputSpec | None = None
+) -> list[Reference]:
     """The distinct images of ``(path, scene)`` pairs as grey references on the display scale
-    (a 16-bit one through its display window), sorted by scene; each file is read once."""
+    (a 16-bit one through its display window; prepared as ``spec`` says when given), sorted by
+    scene; each file is read once."""
     from ..imageio import read_image, to_metric_input
 
+    grey = None if spec is None else replace(spec, channels="grey", depth="uint8")
     scenes: dict[str, str] = {}
     for path, content in paths:
         scenes.setdefault(str(path), str(content))
     found: dict[str, Reference] = {}
     for path, content in sorted(scenes.items()):
-        reference = Reference.of(content, to_metric_input(read_image(path), "grey"))
+        pixels = to_metric_input(read_image(path), "grey")
+        if grey is not None:
+            from ..train.inputs import prepare
+
+            pixels = prepare(pixels, grey)[0]
+        reference = Reference.of(content, pixels)
         found.setdefault(reference.digest, reference)
     return sorted(found.values(), key=lambda r: (r.content, r.digest))
 
@@ -456,3 +469,24 @@ class PairSamples:
         if pair.label is not None:
             sample["label"] = torch.tensor(pair.label, dtype=torch.long)
         return sample
+
+
+@dataclass(frozen=True)
+class PairStageData:
+    """A pretraining stage's data (``Stage(data=PairStageData(...))``, see
+    ``docs/deep-models.md``): ``pairs_per_epoch`` pairs of ``config`` per epoch, drawn afresh
+    each epoch from the stage inputs' training references only, prepared like the model's
+    training images (the input spec's resize; enlarged to fit the pair crop), seeded by the
+    split's training seed, served as :class:`PairSamples` with the spec's channels."""
+
+    config: PairConfig
+    pairs_per_epoch: int
+    #: How a checkpoint names this data.
+    __name__: ClassVar[str] = "training-reference pairs"
+
+    def __call__(self, inputs: StageInputs) -> PairSamples:
+        crop = self.config.crop
+        spec = inputs.spec if crop is None else replace(inputs.spec, crop=crop)
+        references = references_of(inputs.items, spec)
+        pairs = DistortedPairs(references, self.config, inputs.seed, self.pairs_per_epoch)
+        return PairSamples(pairs, channels=inputs.spec.n_channels)

@@ -97,7 +97,7 @@ LITE = DACNNConfig(
     fusion_width=8,
     hidden=128,
     pretrain_hidden=128,
-    crop=160,
+    crop=128,
 )
 CONFIGS: dict[str, DACNNConfig] = {FULL.name: FULL, LITE.name: LITE}
 

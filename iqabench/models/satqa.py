@@ -135,7 +135,7 @@ FULL = SaTQAConfig(name="satqa")
 LITE = SaTQAConfig(
     name="satqa-lite",
     backbone="efficientnet_lite0",
-    grid=20,
+    grid=16,
     dim=96,
     depths=(1, 2, 1),
     branch_widths=((32, 32, 32), (24, 24, 48), (8, 8, 80)),
@@ -143,7 +143,7 @@ LITE = SaTQAConfig(
     encoder_backbone="efficientnet_lite0",
     encoder_reduced=64,
     projection=(256, 64),
-    crop=160,
+    crop=128,
 )
 CONFIGS: dict[str, SaTQAConfig] = {FULL.name: FULL, LITE.name: LITE}
 

@@ -101,8 +101,8 @@ LITE = VCRNetConfig(
     widths=(4, 8, 16, 64, 128),
     fusion_width=8,
     hidden=128,
-    crop=160,
-    test_resize=160,
+    crop=128,
+    test_resize=128,
 )
 CONFIGS: dict[str, VCRNetConfig] = {FULL.name: FULL, LITE.name: LITE}
 
@@ -143,6 +143,10 @@ class AsymmetricResidualBlock(nn.Module):
         return act(self.shortcut(x) + self.second(act(self.first(x))))
 
 
+#: The restoration network halves the resolution four times and concatenates skips.
+SIDE_MULTIPLE = 16
+
+
 class RestorationNet(nn.Module):
     """The visual restoration network: asymmetric residual encoder, visual compensation module,
     decoder with skip connections. ``forward`` returns the four multi-level decoder features
@@ -176,6 +180,11 @@ class RestorationNet(nn.Module):
         self.restore = nn.ConvTranspose2d(4 * w0, 3, 3, stride=1, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        if x.shape[-2] % SIDE_MULTIPLE or x.shape[-1] % SIDE_MULTIPLE:
+            raise ValueError(
+                f"the VCRNet restoration network needs sides that are multiples of "
+                f"{SIDE_MULTIPLE}, got {x.shape[-2]}x{x.shape[-1]}"
+            )
         compensation = [
             conv(x if scale == 1 else nn.functional.max_pool2d(x, scale))
             for conv, scale in zip(self.compensation, (1, 2, 4), strict=True)
