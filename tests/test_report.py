@@ -431,12 +431,18 @@ def test_small_samples_are_never_bold_and_never_lead() -> None:
     assert best_marks([Figure(0.99, small_sample=True)], True, "all", 0.2) == [False]
 
 
-def test_best_marks_over_splits_bold_what_the_test_cannot_separate() -> None:
+def test_best_marks_over_splits_bold_only_a_winner_the_test_supports() -> None:
     leader = _split_values(0.90)
     close = _noisy(leader, -0.005)  # 0.005 behind on average, with a spread of 0.02
     far = _split_values(0.70)
-    figures = [Figure(float(np.median(v)), values=v) for v in (leader, close, far)]
-    assert best_marks(figures, True, "splits", 0.2) == [True, True, False]
+    figure = {name: Figure(float(np.median(v)), values=v) for name, v in
+              (("leader", leader), ("close", close), ("far", far))}  # fmt: skip
+    # The leader beats "far" but cannot be told from "close": no winner, nothing bold.
+    columns = [figure["leader"], figure["close"], figure["far"]]
+    assert best_marks(columns, True, "splits", 0.2) == [False, False, False]
+    assert best_marks([figure["far"], figure["leader"]], True, "splits", 0.2) == [False, True]
+    # RMSE: smaller is better, and the test is read the same way round.
+    assert best_marks([figure["far"], figure["leader"]], False, "splits", 0.2) == [True, False]
 
 
 def test_best_is_bold_whatever_the_metrics_own_direction() -> None:
@@ -483,6 +489,7 @@ def test_default_tables_compare_every_metric_on_the_same_splits() -> None:
     assert cells["brisque"].n_text == "n=50, 10/10" and cells["brisque"].interval_text
     assert cells["psnr"].best and not cells["brisque"].best
     assert "Nadeau and Bengio" in default.caption and "median over splits" in default.caption
+    assert "better than every other median" in default.caption
     # The all-image figures of training-free metrics are in their own, labelled table.
     assert whole.key == "all_images" and whole.protocol == "all"
     assert [r.key for r in whole.rows] == ["psnr"] and whole.title.startswith("All images")

@@ -9,9 +9,12 @@ and its n: the test images per split (median) and how many splits gave a value, 
 of images. A statistic on fewer test images than the run's minimum is a small sample: marked
 with a dagger, greyed in HTML, and never bold.
 
-Bold means what the caption says. Under the split protocol: the best median of the column and
-every median the corrected resampled t-test over splits (Nadeau and Bengio 2003, alpha 0.05,
-:func:`iqabench.evaluate.corrected_resampled_ttest`) cannot tell from it. Under the all-image
+Bold means what the caption says. Under the split protocol it marks only a difference the test
+supports: the best median of a column is bold when the corrected resampled t-test over splits
+(Nadeau and Bengio 2003, alpha 0.05, :func:`iqabench.evaluate.corrected_resampled_ttest`)
+finds it better than every other median of the column (an intersection-union test: each
+comparison at level alpha, all of them required, so the claim holds at level alpha without a
+multiplicity correction); otherwise no cell of the column is bold. Under the all-image
 protocol: the best value as printed, with no claim of significance (the F-test matrix of the
 report compares those metrics). Directions follow the statistic: larger is better for PLCC,
 SROCC and KROCC (already oriented so that agreement with people is positive), smaller for RMSE.
@@ -150,8 +153,10 @@ def best_marks(
     """Which cells of a column are bold (see the module docstring).
 
     Small samples and missing values are never bold and never lead. Under the split protocol
-    the leader's split values are tested against each other cell's, pairing splits by index;
-    under the all-image protocol only the best printed value (and its ties) is bold.
+    the leader's split values are tested against every other cell's (small samples included),
+    pairing splits by index, and the leader is bold only when it is significantly better than
+    all of them (a tie for the lead is no win); under the all-image protocol the best printed
+    value (and its ties) is bold.
     """
     from ..evaluate import corrected_resampled_ttest
 
@@ -167,11 +172,16 @@ def best_marks(
     marks = [v == top for v in shown]
     if protocol != "splits":
         return marks
+    if len(leaders) > 1:
+        return [False] * len(figures)
     leader = figures[leaders[0]]
+    sign = 1 if higher_is_better else -1
     for i, figure in enumerate(figures):
-        if eligible[i] and not marks[i]:
-            test = corrected_resampled_ttest(leader.values, figure.values, test_fraction, alpha)
-            marks[i] = test["verdict"] == 0
+        if i == leaders[0] or figure.absent:
+            continue
+        test = corrected_resampled_ttest(leader.values, figure.values, test_fraction, alpha)
+        if sign * test["verdict"] != 1:
+            return [False] * len(figures)
     return marks
 
 
@@ -257,8 +267,9 @@ def _caption(runs: Sequence[Run], lead: str, protocol: str) -> str:
             "per split (median), then splits with a value / all splits.",
             lead,
             statistics,
-            "Bold: the best median and every median not significantly different from it "
-            f"(corrected resampled t-test over splits, Nadeau and Bengio 2003, alpha {ALPHA}).",
+            "Bold: the best median, only where the corrected resampled t-test over splits "
+            f"(Nadeau and Bengio 2003, alpha {ALPHA}) finds it better than every other median "
+            "of the column; no bold: the splits cannot name a winner.",
             small,
         ]
     else:
