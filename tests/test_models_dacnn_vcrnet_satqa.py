@@ -232,3 +232,20 @@ def test_error_map_mixed_loss() -> None:
     restored = reference.clone().requires_grad_(True)
     error_map_mixed_loss(restored * 0.9, reference, distorted).backward()
     assert restored.grad is not None and torch.isfinite(restored.grad).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 64, 64), (3, 3, 100, 80), (1, 3, 8, 8)])
+def test_ssim_index_equals_piq(shape: tuple[int, ...]) -> None:
+    """The restoration loss's SSIM term (written so the core install needs no piq) is piq's
+    single-scale SSIM on crops under 384 pixels, where piq does not downsample."""
+    piq = pytest.importorskip("piq")
+    from iqabench.train.objectives.restoration import ssim_index
+
+    x = torch.rand(shape, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(shape, dtype=torch.float64)).clamp(0, 1)
+    if min(shape[-2:]) >= 11:
+        expected = piq.ssim(x, y, data_range=1.0)
+    else:  # piq refuses images smaller than its window: the largest odd one that fits
+        expected = piq.ssim(x, y, data_range=1.0, kernel_size=min(shape[-2:]) - 1)
+    assert float(ssim_index(x, y)) == pytest.approx(float(expected), rel=1e-12)
+    assert float(ssim_index(x, x)) == pytest.approx(1.0, rel=1e-12)

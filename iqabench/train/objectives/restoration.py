@@ -17,8 +17,10 @@
   and smoothed by the 21x21, sigma-3 Gaussian that the released ``utils.py`` builds, scaled to
   mean 1 per image; the loss mixes, as the "Mix" of H. Zhao, O. Gallo, I. Frosio and J. Kautz
   ("Loss Functions for Image Restoration with Neural Networks", IEEE TCI 3(1), 2017,
-  doi:10.1109/TCI.2016.2644865) does with weight 0.84, a structural term ``1 - SSIM`` (piq's
-  SSIM, single scale, since crops may be 64 pixels) and a pixel term, the L1 error weighted by
+  doi:10.1109/TCI.2016.2644865) does with weight 0.84, a structural term ``1 - SSIM`` (single-scale
+  SSIM of Wang et al. 2004, 11x11 Gaussian window, sigma 1.5, valid positions only, as piq's
+  ``ssim`` computes it on crops under 384 pixels: :func:`ssim_index`, written here so that the
+  core install needs no piq; tests check it against piq) and a pixel term, the L1 error weighted by
   ``1 + error map`` so that the damaged regions count more.
 """
 
@@ -83,8 +85,6 @@ def error_map_mixed_loss(
     (1 - w) * mean((1 + E) |restored - reference|)`` with ``E`` the :func:`error_map` of the
     pair. All images ``(N, C, H, W)`` on 0..1 (``restored`` is clamped to it for SSIM); the
     reference and distorted images are constants."""
-    from piq import ssim
-
     if restored.shape != reference.shape:
         raise ValueError(
             f"restored {tuple(restored.shape)} and reference {tuple(reference.shape)} differ"
@@ -94,5 +94,34 @@ def error_map_mixed_loss(
     reference = reference.detach()
     weights = 1.0 + error_map(distorted, reference)
     pixel = (weights * (restored - reference).abs()).mean()
-    similarity = ssim(restored.clamp(0.0, 1.0), reference, data_range=1.0)
+    similarity = ssim_index(restored.clamp(0.0, 1.0), reference)
     return structural_weight * (1.0 - similarity) + (1.0 - structural_weight) * pixel
+
+
+#: SSIM's window (Wang et al., IEEE TIP 13(4), 2004) and stabilising constants.
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
+
+
+def ssim_index(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
+    """Mean single-scale SSIM of two ``(N, C, H, W)`` batches (differentiable): Gaussian
+    local statistics over valid window positions, averaged over positions, channels and
+    images. Images smaller than the window use the largest odd window that fits."""
+    channels = x.shape[1]
+    size = min(SSIM_WINDOW, x.shape[-2], x.shape[-1])
+    size -= 1 - size % 2
+    taps = torch.arange(size, dtype=x.dtype, device=x.device) - (size - 1) / 2
+    line = torch.exp(-(taps**2) / (2 * SSIM_SIGMA**2))
+    line = line / line.sum()
+    window = (line[:, None] * line[None, :]).expand(channels, 1, size, size)
+
+    def local(image: Tensor) -> Tensor:
+        return F.conv2d(image, window, groups=channels)
+
+    mu_x, mu_y = local(x), local(y)
+    var_x = local(x * x) - mu_x**2
+    var_y = local(y * y) - mu_y**2
+    covariance = local(x * y) - mu_x * mu_y
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    contrast_structure = (2 * covariance + c2) / (var_x + var_y + c2)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    return (luminance * contrast_structure).mean()
