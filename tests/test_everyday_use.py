@@ -238,3 +238,33 @@ def test_warnings_and_metric_notes_reach_the_console_as_one_line_each(
     assert capsys.readouterr().err == (
         "iqabench: note: tres-lite: scored with a given checkpoint: inflates\n"
     )
+
+
+def test_the_core_install_needs_neither_pyiqa_nor_piq(shared: Path) -> None:
+    """pyiqa and piq are peers for tests and benchmarks (the `peers` extra), never
+    dependencies: every metric module imports, and the calibrated VIF and FSIM score, with
+    both made unimportable."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    core = " ".join(project["project"]["dependencies"])
+    assert "pyiqa" not in core and "piq" not in core
+    script = f"""
+import sys
+sys.modules["pyiqa"] = None
+sys.modules["piq"] = None
+from importlib.metadata import entry_points
+for point in entry_points(group="iqabench.metrics"):
+    if point.dist is not None and point.dist.name == "iqabench":
+        point.load()
+import iqabench
+for name in ("vif", "fsim"):
+    value = iqabench.create_metric(name)({str(CALIBRATION / "dist/I04.bmp")!r},
+                                         ref={str(CALIBRATION / "ref/I04.bmp")!r})
+    print(name, value)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "vif" in done.stdout and "fsim" in done.stdout
