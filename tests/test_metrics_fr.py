@@ -287,6 +287,49 @@ def test_modules_import_without_heavy_libraries() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_vif_and_fsim_score_without_pyiqa_or_piq() -> None:
+    code = (
+        "import sys, numpy as np; from iqabench import registry; "
+        "rng = np.random.default_rng(0); a = rng.uniform(0, 255, (70, 80)); b = a + 3.0; "
+        "[registry.create(n).score([b], [a]) for n in ('vif', 'fsim')]; "
+        "print(sorted(m for m in ('pyiqa', 'piq') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_vif_taps_are_matlabpyrtools_sp5_filters() -> None:
+    from pyiqa.archs.vif_arch import sp5_filters
+
+    from iqabench.metrics.vif import _filters
+
+    published = sp5_filters()  # pyiqa's transcription of sp5Filters.m
+    low0, low, bands = _filters()
+    assert np.array_equal(low0, np.asarray(published["lo0filt"], dtype=np.float64))
+    assert np.array_equal(low, np.asarray(published["lofilt"], dtype=np.float64))
+    columns = np.asarray(published["bfilts"], dtype=np.float64)
+    for index, band in enumerate(bands):
+        assert np.array_equal(band, columns[:, index].reshape(7, 7).T), index
+
+
+def test_fsim_bank_is_featuresim_m_not_piq() -> None:
+    import torch
+    from piq.fsim import _construct_filters
+
+    from iqabench.metrics.fsim import log_gabor_bank
+
+    # piq measures the filter angle from the row axis, FeatureSIM.m from the column axis: on a
+    # square image the 0-degree filters are each other's transposes, the oblique ones differ
+    ours = log_gabor_bank(32, 32)[0].numpy().reshape(4, 4, 32, 32)
+    theirs = _construct_filters(torch.zeros((1, 1, 32, 32), dtype=torch.float64))[0].numpy()
+    theirs = theirs.reshape(4, 4, 32, 32)
+    np.testing.assert_allclose(ours[0], theirs[0].transpose(0, 2, 1), atol=1e-15)
+    assert np.abs(ours[1] - theirs[1]).max() > 0.1  # not piq's bank
+    assert ours.shape == (4, 4, 32, 32) and (ours >= 0).all() and (ours[:, :, 0, 0] == 0).all()
+
+
 def test_iw_ssim_and_iw_psnr_share_one_computation_per_pair(shared: Path) -> None:
     from iqabench.metrics import iw_ssim
 
