@@ -76,6 +76,9 @@ class Metric(ABC):
     runtime_params: ClassVar[tuple[str, ...]] = ()
     #: How many images the runner hands to :meth:`score` at once.
     batch_size: ClassVar[int] = 8
+    #: Per-image diagnostics (training-free metric classes, e.g. the flat-window share) the
+    #: runner computes through the store and records beside this metric's scores.
+    diagnostics: ClassVar[tuple[type[Metric], ...]] = ()
     #: The interval the scores can take, ``(low, high)`` (``math.inf`` for an open end); None
     #: when unknown. Trainable metrics predict quality on the training data's scale: None.
     score_range: ClassVar[tuple[float, float] | None] = None

@@ -462,7 +462,7 @@ def _record_diagnostics(
     ``summarise`` class method, e.g. NIQE's flat-window share), computed in this process
     through the store like scores (they are cheap) and kept in the metric's entry with their
     warnings."""
-    for cls in getattr(metric, "diagnostics", ()):
+    for cls in metric.diagnostics:
         diagnostic = cls()
         key = MetricKey(diagnostic.name, diagnostic.version, diagnostic.params_hash())
         with context.progress.task(f"{metric.name} {diagnostic.name}", len(jobs)) as bar:

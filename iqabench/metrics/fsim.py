@@ -51,6 +51,7 @@ class FSIM(Metric):
     family = "TR-FR"
     full_reference = True
     higher_is_better = True
+    score_range = (0.0, 1.0)
     colour = "native"
     version = "2"
     citation = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -202,6 +203,7 @@ class FlatWindowShare(Metric):
     name: ClassVar[str] = "flat-window-share"
     family = "TR-NR"
     full_reference = False
+    score_range = (0.0, 1.0)
     higher_is_better = False
     colour = "grey"
     version = "1"
@@ -262,6 +264,7 @@ class NIQE(Metric):
     family = "TR-NR"
     full_reference = False
     higher_is_better = False
+    score_range = (0.0, math.inf)
     colour = "grey"
     version = "2"
     citation = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cache
 
@@ -43,6 +44,7 @@ class VIF(Metric):
     family = "TR-FR"
     full_reference = True
     higher_is_better = True
+    score_range = (0.0, math.inf)  # above 1 where the image is contrast-enhanced
     colour = "grey"
     version = "1"
     citation = (
