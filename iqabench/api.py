@@ -58,7 +58,8 @@ def run(
     """Score a dataset with metrics, evaluate and write a run folder (see docs/results.md).
 
     ``metrics`` is ``"all"``, a comma-separated string or a list of names; ``options`` are the
-    fields of :class:`~iqabench.runner.RunOptions` (``splits``, ``seed``, ``workers``...).
+    fields of :class:`~iqabench.runner.RunOptions` (``splits``, ``seed``, ``workers``,
+    ``executor="dask"``, ``scheduler``, ``store``...).
     """
     from . import registry
     from .runner import RunOptions

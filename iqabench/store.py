@@ -102,8 +102,8 @@ class Record:
 
 
 def default_store_path() -> Path:
-    """The score store shared by the commands outside a run folder: ``$IQABENCH_CACHE/scores.db``
-    (default ``~/.cache/iqabench/scores.db``)."""
+    """The score store every run and ``iqabench score`` share unless told otherwise:
+    ``$IQABENCH_CACHE/scores.db`` (default ``~/.cache/iqabench/scores.db``)."""
     from .weights import cache_dir
 
     return cache_dir() / "scores.db"
