@@ -27,7 +27,8 @@ THREAD_VARIABLES = (
     "NUMEXPR_NUM_THREADS",
 )
 
-_BUILT: dict[MetricSpec, Metric] = {}
+#: The metric this worker built last, by ``repr`` of its spec (parameters may be lists).
+_BUILT: dict[str, Metric] = {}
 
 
 def available_cores() -> int:
@@ -68,7 +69,7 @@ def metric_for(spec: MetricSpec) -> Metric:
     """The metric ``spec`` describes, built once per worker; refused when this worker's
     installation would give other numbers (another version, other parameters or model
     files) than the driver's."""
-    metric = _BUILT.get(spec)
+    metric = _BUILT.get(repr(spec))
     if metric is not None:
         return metric
     from .. import registry
@@ -83,7 +84,7 @@ def metric_for(spec: MetricSpec) -> Metric:
             f"{spec.params_hash}: install the same iqabench, plugins and model files on "
             "every worker"
         )
-    _BUILT[spec] = metric
+    _BUILT[repr(spec)] = metric
     return metric
 
 
