@@ -250,3 +250,17 @@ def test_executor_options_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         create_executor("local", scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(UserError, match="cannot reach tcp://127.0.0.1:9"):
         create_executor("dask", scheduler="tcp://127.0.0.1:9")
+
+
+def test_a_worker_refuses_a_metric_that_differs_from_the_drivers() -> None:
+    from dataclasses import replace
+
+    from iqabench import registry
+    from iqabench.errors import MetricUnavailableError
+    from iqabench.executors.base import MetricSpec
+    from iqabench.executors.worker import metric_for
+
+    spec = MetricSpec.of(registry.create("psnr"))
+    assert metric_for(spec).name == "psnr"
+    with pytest.raises(MetricUnavailableError, match="install the same iqabench"):
+        metric_for(replace(spec, version="999"))
