@@ -264,3 +264,27 @@ def test_a_worker_refuses_a_metric_that_differs_from_the_drivers() -> None:
     assert metric_for(spec).name == "psnr"
     with pytest.raises(MetricUnavailableError, match="install the same iqabench"):
         metric_for(replace(spec, version="999"))
+
+
+def test_a_running_scheduler_is_used_and_its_gpu_resources_are_asked_for(
+    small_synthetic: Path, tmp_path: Path
+) -> None:
+    """``--scheduler ADDRESS``: a cluster started elsewhere (here one worker declaring a GPU
+    resource, on 127.0.0.1) runs the tasks; GPU work asks for the resource."""
+    from distributed import LocalCluster
+
+    from iqabench.executors.dask_cluster import DaskExecutor
+
+    options = {"splits": 0, "bootstrap": 0, "report": False}
+    local = api.run(["psnr"], "csv", data_root=small_synthetic, out=tmp_path / "local",
+                    store=tmp_path / "local.db", **options)  # fmt: skip
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+        resources={"GPU": 1},
+    ) as cluster, DaskExecutor(scheduler=cluster.scheduler_address) as executor:  # fmt: skip
+        assert executor.gpus and executor._resources(True) == {"GPU": 1}
+        assert executor._resources(False) is None
+        remote = api.run(["psnr"], "csv", data_root=small_synthetic, out=tmp_path / "remote",
+                         store=tmp_path / "remote.db", executor=executor, **options)  # fmt: skip
+    assert remote.tally == local.tally
+    assert _comparable(remote.summary) == _comparable(local.summary)
