@@ -31,7 +31,14 @@ from distributed import Client, Future, LocalCluster, WorkerPlugin
 from ..errors import UserError, one_line
 from ..metric import LearnedMetric
 from .base import BatchSizer, Executor, FitTask, MetricSpec, Stalled, batch_patience, windowed
-from .worker import available_cores, fit_task, limit_threads, score_task, threads_per_worker
+from .worker import (
+    THREAD_VARIABLES,
+    available_cores,
+    fit_task,
+    limit_threads,
+    score_task,
+    threads_per_worker,
+)
 
 if TYPE_CHECKING:
     from ..metric import Metric
@@ -77,9 +84,18 @@ class DaskExecutor(Executor):
     def __init__(self, scheduler: str | None = None, workers: int = 1) -> None:
         _quiet_logging()
         self._cluster: LocalCluster | None = None
+        #: Threads of each LocalCluster worker, decided before Dask sets OMP_NUM_THREADS=1
+        #: in this process's environment for the workers it spawns.
+        self._local_threads = threads_per_worker(workers)
         try:
             if scheduler is None:
                 dask.config.set(LOCAL_CLUSTER_CONFIG)
+                dask.config.set(
+                    {
+                        f"distributed.nanny.pre-spawn-environ.{variable}": self._local_threads
+                        for variable in THREAD_VARIABLES
+                    }
+                )
                 self._cluster = LocalCluster(
                     n_workers=max(1, workers),
                     threads_per_worker=1,
@@ -113,8 +129,8 @@ class DaskExecutor(Executor):
             host = address.rsplit(":", 1)[0]
             slots[host] = slots.get(host, 0) + int(info["nthreads"])
             host_cores[host] = int(cores.get(address, 1))
-        if self._cluster is not None:  # an explicit OMP_NUM_THREADS wins, as for the pool
-            return {host: threads_per_worker(slots[host], host_cores[host]) for host in slots}
+        if self._cluster is not None:
+            return {host: self._local_threads for host in slots}
         return {host: max(1, host_cores[host] // slots[host]) for host in slots}
 
     def score(
