@@ -400,7 +400,8 @@ def main() -> None:
         rate = store_rate(tmp)
         suite_env = {k: v for k, v in env.items() if k != "OMP_NUM_THREADS"}
         suite_runs = [] if args.no_suite else suite(tmp, suite_env)
-        costs = per_item_seconds(suite_runs[0].store) if suite_runs else {}
+        measured = per_item_seconds(suite_runs[0].store) if suite_runs else {}
+        costs = {name: measured[name] for name in SUITE_METRICS.split(",") if name in measured}
         section = render(runs, peer, args.peer_images, rate, suite_runs, costs)
     print(section)
     if not args.no_write:
