@@ -24,8 +24,6 @@ from iqabench.executors.base import BatchSizer
 from iqabench.scoring import Job
 from iqabench.store import Record
 
-pytest.importorskip("distributed")
-
 SLOW = '''
 import time
 
