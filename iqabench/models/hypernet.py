@@ -220,11 +220,6 @@ class HyperNetIQA(nn.Module):
         for module in generators + lda_layers:
             nn.init.kaiming_normal_(module.weight)
 
-    def head_parameters(self) -> list[nn.Parameter]:
-        """Everything but the backbone (the official solver's faster parameter group)."""
-        backbone = {id(p) for p in self.backbone.parameters()}
-        return [p for p in self.parameters() if id(p) not in backbone]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(N, 3, crop, crop)`` normalised crops; returns ``(N,)`` scores."""
         if x.shape[-2:] != (self.config.crop, self.config.crop):

@@ -44,7 +44,8 @@ Parameters: the faithful build counts 152,452,265, the number of pyiqa's module 
 official one, which keep torchvision's ResNet-50 whole: its ImageNet classifier (2,049,000
 parameters) is counted but never evaluated. Departures: none in the network. The ``tres-lite``
 configuration is not the published model: EfficientNet-Lite0 (24/40/112/320 channels, d_model
-496, no classifier) replaces ResNet-50.
+496, no classifier) replaces ResNet-50, on 160x160 crops (a 5x5 token grid), so that its four
+backbone passes per training crop fit a CPU.
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ class TReSConfig:
 
 #: The published model (152,452,265 parameters).
 FULL = TReSConfig(name="tres")
-#: EfficientNet-Lite0 backbone without classifier, for CPUs; not the published model.
-LITE = TReSConfig(name="tres-lite", backbone="efficientnet_lite0", keep_classifier=False)
+#: EfficientNet-Lite0 backbone without classifier and 160-pixel crops, for CPUs; not the
+#: published model.
+LITE = TReSConfig(name="tres-lite", backbone="efficientnet_lite0", keep_classifier=False, crop=160)
 CONFIGS: dict[str, TReSConfig] = {FULL.name: FULL, LITE.name: LITE}
 
 

@@ -22,6 +22,7 @@ order (a stable sort); the solver's ``torch.argsort`` breaks them arbitrarily.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,20 @@ def self_consistency_loss(features: Sequence[Tensor], mirrored: Sequence[Tensor]
     return torch.stack(terms).sum()
 
 
+class TReSLoss(NamedTuple):
+    """The official solver's loss for a batch and its mirror (``total``) and its terms."""
+
+    total: Tensor
+    #: L1 of both orientations' scores on the opinions.
+    regression: Tensor
+    #: Both self-consistency terms (as given, weighted by the caller).
+    consistency: Tensor
+    #: Both orientations' triplet ranking losses, summed (unweighted).
+    ranking: Tensor
+    #: The symmetric L1 gap between the two ranking losses (unweighted).
+    ranking_gap: Tensor
+
+
 def tres_objective(
     scores: Tensor,
     mirrored_scores: Tensor,
@@ -76,59 +91,31 @@ def tres_objective(
     mos: Tensor,
     ranking_weight: float = 0.05,
     ranking_consistency_weight: float = 0.5,
-) -> Tensor:
+) -> TReSLoss:
     """The official solver's loss for a batch and its horizontal mirror.
 
     ``scores``/``consistency``: the network's predictions and self-consistency term on the batch;
     ``mirrored_*``: the same on the mirrored batch. The loss is the L1 regression of both
     predictions on ``mos``, plus both consistency terms, plus ``ranking_consistency_weight``
     times the symmetric L1 gap between the two ranking losses (each side against the other
-    detached), plus ``ranking_weight`` times the sum of the two ranking losses.
+    detached), plus ``ranking_weight`` times the sum of the two ranking losses. A batch of one
+    image has no triplet: its ranking terms are zero (the solver would fail on it).
     """
     target = mos.reshape(-1).to(scores.dtype)
     regression = F.l1_loss(scores.reshape(-1), target) + F.l1_loss(
         mirrored_scores.reshape(-1), target
     )
-    ranking = triplet_ranking_loss(scores, target)
-    mirrored_ranking = triplet_ranking_loss(mirrored_scores, target)
-    ranking_gap = (ranking - mirrored_ranking.detach()).abs() + (
-        mirrored_ranking - ranking.detach()
-    ).abs()
-    return (
+    if target.numel() < 2:
+        ranking = mirrored_ranking = scores.new_zeros(())
+    else:
+        ranking = triplet_ranking_loss(scores, target)
+        mirrored_ranking = triplet_ranking_loss(mirrored_scores, target)
+    gap = (ranking - mirrored_ranking.detach()).abs() + (mirrored_ranking - ranking.detach()).abs()
+    both = consistency + mirrored_consistency
+    total = (
         regression
-        + consistency
-        + mirrored_consistency
-        + ranking_consistency_weight * ranking_gap
+        + both
+        + ranking_consistency_weight * gap
         + ranking_weight * (ranking + mirrored_ranking)
     )
-
-
-# -- VTAMIQ's pairwise rank loss ------------------------------------------------------------
-# A. Chubarau and J. Clark, "VTAMIQ: Transformers for Attention Modulated Image Quality
-# Assessment", arXiv:2110.01655 (2021); the paper-era reference code (github.com/ch-andrei/VTAMIQ,
-# commit c67f036, run_main.py, read, not copied) gives the exact form.
-
-#: Guards against a zero opinion gap and a zero largest prediction.
-RANK_EPS = 1e-6
-
-
-def vtamiq_rank_loss(scores: Tensor, mos: Tensor) -> Tensor:
-    """VTAMIQ's pairwise rank loss, the mean over all pairs ``i < j`` of a batch of
-
-        max(0, -sign(y_i - y_j) (s_i - s_j)) / max(|s_i|, |s_j|)
-
-    (``sign`` as ``(y_i - y_j) / (|y_i - y_j| + eps)``, so tied opinions cost nothing): a pair
-    costs only when the predictions are ordered against the opinions, in proportion to the
-    disorder relative to the larger prediction. Zero for fewer than two images."""
-    predicted = scores.reshape(-1)
-    opinion = mos.reshape(-1).to(predicted.dtype)
-    if predicted.numel() != opinion.numel():
-        raise ValueError(f"got {predicted.numel()} scores for {opinion.numel()} opinions")
-    if predicted.numel() < 2:
-        return predicted.sum() * 0.0
-    first, second = torch.triu_indices(predicted.numel(), predicted.numel(), offset=1)
-    gap = opinion[first] - opinion[second]
-    sign = gap / (gap.abs() + RANK_EPS)
-    disorder = torch.clamp(-sign * (predicted[first] - predicted[second]), min=0.0)
-    largest = torch.maximum(predicted[first].abs(), predicted[second].abs())
-    return (disorder / largest.clamp_min(RANK_EPS)).mean()
+    return TReSLoss(total, regression, both, ranking + mirrored_ranking, gap)
