@@ -173,8 +173,8 @@ def _run_locked(
             elif status == "failed":
                 result.failed[name] = reason
         rows.commit()
-    result.input_failures = [f["error"] for f in failures if f.get("kind") == "input"]
-    result.internal_failures = [f["error"] for f in failures if f.get("kind") != "input"]
+    result.input_failures = _per_image([f for f in failures if f.get("kind") == "input"])
+    result.internal_failures = _per_image([f for f in failures if f.get("kind") != "input"])
     from .evaluate import MIN_TEST_ITEMS
 
     result.summary = {
@@ -221,6 +221,15 @@ def _executor(options: RunOptions) -> AbstractContextManager[Executor]:
     if isinstance(options.executor, Executor):
         return nullcontext(options.executor)
     return create_executor(options.executor, options.workers, options.scheduler)
+
+
+def _per_image(failures: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per failed image, naming the metrics it failed for (its first error shown)."""
+    grouped: dict[str, tuple[str, list[str]]] = {}
+    for failure in failures:
+        error, metrics = grouped.setdefault(failure["image"], (failure["error"], []))
+        metrics.append(failure["metric"])
+    return [f"{error} (metrics: {', '.join(metrics)})" for error, metrics in grouped.values()]
 
 
 def _build_report(result: RunResult) -> None:
@@ -326,11 +335,12 @@ def _run_metric(name: str, context: _Context) -> _Outcome:
 
 
 def _for_metric(context: _Context, metric: Metric) -> _Context:
-    """The context with the store keys (and missing files) of this metric's kind."""
-    if context.hashes is None:
-        return context
-    keys, missing = context.hashes.for_metric(metric.full_reference)
-    return replace(context, keys=keys, missing=missing)
+    """The context with the store keys (and missing files) of this metric's kind, the keys
+    carrying the item facts the metric reads (its ``item_fields``)."""
+    if context.hashes is not None:
+        keys, missing = context.hashes.for_metric(metric.full_reference)
+        context = replace(context, keys=keys, missing=missing)
+    return _keyed_by_item_facts(metric, context)
 
 
 def _timeout(metric: Metric, options: RunOptions) -> float | None:
@@ -359,6 +369,9 @@ def _skip_reason(metric: Metric, context: _Context) -> str | None:
         return "needs a GPU to be practical and none is present (name it explicitly to run on CPU)"
     if metric.trainable and _needs_fit(metric) and not context.splits:
         return "trainable metric, and the run has no splits (--splits 0)"
+    for name in metric.item_fields:
+        if all(getattr(item, name) is None for item in context.dataset.items):
+            return f"needs each image's {name}, and this dataset does not give it"
     return None
 
 
@@ -386,7 +399,13 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
             _fail(outcome, metric, item, f"{item.image}: no reference image", "input")
             outcome.tally.failed += 1
     jobs = [
-        Job(context.keys[i.id], i.image, i.ref if metric.full_reference else None) for i in usable
+        Job(
+            context.keys[i.id],
+            i.image,
+            i.ref if metric.full_reference else None,
+            _item_facts(metric, i),
+        )
+        for i in usable
     ]
     executor, timeout = context.executor, _timeout(metric, context.options)
     if not _needs_fit(metric):
@@ -449,6 +468,24 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
     _add_notes(outcome, [*notes, *metric.notes()])
     outcome.entry["pretrained"] = metric.pretrained_weights()
     _evaluate_splits_of_trainable(predictions, context, outcome)
+
+
+def _item_facts(metric: Metric, item: Item) -> tuple[tuple[str, Any], ...]:
+    """The facts ``metric`` asks for (its ``item_fields``) of ``item``."""
+    return tuple((name, getattr(item, name)) for name in metric.item_fields)
+
+
+def _keyed_by_item_facts(metric: Metric, context: _Context) -> _Context:
+    """The context whose store keys also carry the item facts the metric reads: the same
+    pixels under another label (e.g. distortion type) are another result."""
+    if not metric.item_fields:
+        return context
+    facts = {item.id: _item_facts(metric, item) for item in context.dataset.items}
+    keys = {
+        item_id: f"{key}|{json.dumps(facts[item_id], default=str)}"
+        for item_id, key in context.keys.items()
+    }
+    return replace(context, keys=keys)
 
 
 def _record_diagnostics(

@@ -268,3 +268,27 @@ for name in ("vif", "fsim"):
     )
     assert done.returncode == 0, done.stderr
     assert "vif" in done.stdout and "fsim" in done.stdout
+
+
+def test_a_bad_image_in_a_run_is_one_line_listing_its_metrics(
+    pairs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from iqabench import api
+
+    dist, refs = pairs
+    (dist / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    rows = [f"dist/{n}.png,refs/{n}.bmp,{q}" for n, q in (("a", 3), ("b", 4), ("c", 2))]
+    table = tmp_path / "scores.csv"
+    table.write_text("image,ref,mos\n" + "\n".join(rows) + "\n")
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(refs / "c.bmp")
+    result = api.run(
+        "psnr,gmsd",
+        "csv",
+        tmp_path,
+        out=tmp_path / "run",
+        splits=0,
+        report=False,
+        store=tmp_path / "store.db",
+    )
+    (line,) = result.input_failures
+    assert "c.png" in line and line.endswith("(metrics: psnr, gmsd)")
