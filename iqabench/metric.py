@@ -41,7 +41,7 @@ def not_fitted_message(name: str) -> str:
     """What every entry point says of a trainable metric that has no model to score with."""
     return (
         f"metric {name!r} is trainable and has no trained model: `iqabench run` fits it on "
-        "each training split (or train it and give checkpoint=PATH where the metric takes one)"
+        "each training split (deep metrics: or `iqabench train` it and give checkpoint=PATH)"
     )
 
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import NotFittedError, UserError, WeightsNotFoundError
-from ..metric import LabelledImage, LearnedMetric
+from ..metric import LabelledImage, LearnedMetric, not_fitted_message
 from ..train.inputs import InputSpec
 
 if TYPE_CHECKING:
@@ -358,10 +358,7 @@ class DeepMetric(LearnedMetric):
         if self.params.get("checkpoint") is not None:
             self._load_checkpoint(Path(self.params["checkpoint"]))
         elif self.requires_fit():
-            raise NotFittedError(
-                f"metric {self.name!r} has no published weights: train it (`iqabench run` "
-                f"fits it per split, or `iqabench train`) or give checkpoint=PATH"
-            )
+            raise NotFittedError(not_fitted_message(self.name))
         else:
             self._build_untrained()
 
