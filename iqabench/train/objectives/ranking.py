@@ -119,3 +119,34 @@ def tres_objective(
         + ranking_weight * (ranking + mirrored_ranking)
     )
     return TReSLoss(total, regression, both, ranking + mirrored_ranking, gap)
+
+
+# -- VTAMIQ's pairwise rank loss ------------------------------------------------------------
+# A. Chubarau and J. Clark, "VTAMIQ: Transformers for Attention Modulated Image Quality
+# Assessment", arXiv:2110.01655 (2021); the paper-era reference code (github.com/ch-andrei/VTAMIQ,
+# commit c67f036, run_main.py, read, not copied) gives the exact form.
+
+#: Guards against a zero opinion gap and a zero largest prediction.
+RANK_EPS = 1e-6
+
+
+def vtamiq_rank_loss(scores: Tensor, mos: Tensor) -> Tensor:
+    """VTAMIQ's pairwise rank loss, the mean over all pairs ``i < j`` of a batch of
+
+        max(0, -sign(y_i - y_j) (s_i - s_j)) / max(|s_i|, |s_j|)
+
+    (``sign`` as ``(y_i - y_j) / (|y_i - y_j| + eps)``, so tied opinions cost nothing): a pair
+    costs only when the predictions are ordered against the opinions, in proportion to the
+    disorder relative to the larger prediction. Zero for fewer than two images."""
+    predicted = scores.reshape(-1)
+    opinion = mos.reshape(-1).to(predicted.dtype)
+    if predicted.numel() != opinion.numel():
+        raise ValueError(f"got {predicted.numel()} scores for {opinion.numel()} opinions")
+    if predicted.numel() < 2:
+        return predicted.sum() * 0.0
+    first, second = torch.triu_indices(predicted.numel(), predicted.numel(), offset=1)
+    gap = opinion[first] - opinion[second]
+    sign = gap / (gap.abs() + RANK_EPS)
+    disorder = torch.clamp(-sign * (predicted[first] - predicted[second]), min=0.0)
+    largest = torch.maximum(predicted[first].abs(), predicted[second].abs())
+    return (disorder / largest.clamp_min(RANK_EPS)).mean()
