@@ -5,11 +5,13 @@
 >>> niqe = api.create_metric("niqe"); niqe(["a.png", "b.png"])         # doctest: +SKIP
 >>> result = api.run(["psnr", "ssim"], "synthetic-lwir", out="reports/demo")  # doctest: +SKIP
 >>> result.summary["metrics"]["ssim"]["overall"]["srocc"]             # doctest: +SKIP
+>>> api.run("brisque", "TIIQAD", "~/TIIQAD", train_dataset="synthetic-lwir")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +21,10 @@ from .progress import Progress
 if TYPE_CHECKING:
     import numpy as np
 
-    from .runner import RunResult
+    from .runner import RunOptions, RunResult
     from .scorer import Scorer
 
-__all__ = ["create_metric", "evaluate", "load_dataset", "run", "score"]
+__all__ = ["create_metric", "evaluate", "load_dataset", "run", "run_cross_dataset", "score"]
 
 
 def evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -53,29 +55,112 @@ def run(
     csv: str | Path | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Progress | None = None,
+    train_dataset: str | Dataset | None = None,
+    train_data_root: str | Path | None = None,
+    train_csv: str | Path | None = None,
     **options: Any,
 ) -> RunResult:
     """Score a dataset with metrics, evaluate and write a run folder (see docs/results.md).
 
     ``metrics`` is ``"all"``, a comma-separated string or a list of names; ``options`` are the
     fields of :class:`~iqabench.runner.RunOptions` (``splits``, ``seed``, ``workers``,
-    ``executor="dask"``, ``scheduler``, ``store``...).
+    ``executor="dask"``, ``scheduler``, ``store``...). With ``train_dataset`` (a name, with
+    ``train_data_root`` and ``train_csv`` as for ``dataset``, or a loaded dataset) the run
+    follows the cross-dataset protocol (:func:`run_cross_dataset`) with ``dataset`` as its test
+    dataset, and ``out`` is its run folder.
     """
+    names, run_options = _run_options(metrics, params, options)  # unknown names fail first
+    loaded = _loaded(dataset, data_root, csv)
+    if train_dataset is not None:
+        train = _loaded(train_dataset, train_data_root, train_csv)
+        found = run_cross_dataset(
+            metrics, train, [loaded], out, params=params, progress=progress, **options
+        )
+        return found[0]
+    from .runner import run as run_benchmark
+
+    target = Path(out) if out is not None else Path("reports") / loaded.name
+    return run_benchmark(names, loaded, target, run_options, progress)
+
+
+def run_cross_dataset(
+    metrics: str | Sequence[str],
+    train_dataset: str | Dataset,
+    test_datasets: Sequence[str | Dataset],
+    out: str | Path | None = None,
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> list[RunResult]:
+    """Train on one dataset, test on others: the cross-dataset protocol (docs/results.md).
+
+    Every trainable metric is fitted once on every image of ``train_dataset`` (its validation
+    scenes carved from it) and scores every image of each test dataset; training-free metrics
+    are scored there as usual. Each test dataset gets a run folder of its own: ``out`` itself
+    for one test dataset, ``out/NAME`` for several (default ``reports/cross-TRAIN/NAME``);
+    the runs after the first reuse the one training from the score store. Datasets are loaded
+    datasets, or names of built-in ones (``synthetic-lwir``); ``options`` as for :func:`run`
+    (``splits`` does not apply). Returns one result per test dataset, in order.
+    """
+    names, run_options = _run_options(metrics, params, options)
+    train = _loaded(train_dataset, None, None)
+    tests = [_loaded(test, None, None) for test in test_datasets]
+    if not tests:
+        from .errors import UserError
+
+        raise UserError("a cross-dataset run needs at least one test dataset")
+    from .runner import run as run_benchmark
+
+    folders = _test_folders(train, tests, out)
+    cross = replace(run_options, train_dataset=train, cross_tests=tuple(tests))
+    return [
+        run_benchmark(names, test, folder, cross, progress)
+        for test, folder in zip(tests, folders, strict=True)
+    ]
+
+
+def _loaded(dataset: str | Dataset, root: str | Path | None, csv: str | Path | None) -> Dataset:
+    return dataset if isinstance(dataset, Dataset) else load_dataset(dataset, root, csv)
+
+
+def _run_options(
+    metrics: str | Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None,
+    options: Mapping[str, Any],
+) -> tuple[list[str], RunOptions]:
+    """The metric names a run scores and its options (unknown names fail here, first)."""
     from . import registry
     from .runner import RunOptions
-    from .runner import run as run_benchmark
 
     spec = metrics if isinstance(metrics, str) else ",".join(metrics)
     names = registry.resolve_names(spec)
     _check_params_name_metrics(params or {}, names)
-    loaded = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_root, csv)
-    target = Path(out) if out is not None else Path("reports") / loaded.name
     run_options = RunOptions(
         metric_params=dict(params or {}),
         explicit=spec.strip().lower() != "all",
         **options,
     )
-    return run_benchmark(names, loaded, target, run_options, progress)
+    return names, run_options
+
+
+def _test_folders(train: Dataset, tests: Sequence[Dataset], out: str | Path | None) -> list[Path]:
+    """The run folder of each test dataset: ``out`` for one, else ``out/NAME`` (default
+    ``reports/cross-TRAIN/NAME``), NAME followed by the folder's name where names repeat."""
+    if out is not None and len(tests) == 1:
+        return [Path(out)]
+    parent = Path(out) if out is not None else Path("reports") / f"cross-{train.name}"
+    names = [test.name for test in tests]
+    repeated = {name for name in names if names.count(name) > 1}
+    folders = [
+        parent / (f"{test.name}-{test.root.name}" if test.name in repeated else test.name)
+        for test in tests
+    ]
+    if len(set(folders)) < len(folders):
+        from .errors import UserError
+
+        raise UserError(f"two test datasets would share the run folder {folders[0]}")
+    return folders
 
 
 def _check_params_name_metrics(params: Mapping[str, Any], names: Sequence[str]) -> None:

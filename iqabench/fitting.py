@@ -3,15 +3,18 @@
 For each content-disjoint split the metric is fitted on the training items only and predicts
 the test items; the test items never reach ``fit``. A split's predictions are stored in one
 transaction under a key that covers the split, the seed, and the training items' content and
-quality, so a rerun never refits and a changed dataset never reuses stale predictions. Each
-function returns the predictions by split, the notes recorded while fitting, and a tally of
-the predictions computed now or reused from the store.
+quality, so a rerun never refits and a changed dataset never reuses stale predictions. The
+cross-dataset protocol is one such split (the training dataset against the test datasets, see
+:func:`iqabench.protocol.cross_dataset_split`) whose predictions are stored under
+:func:`cross_fit_key`, the training dataset's fingerprint. Each function returns the
+predictions by split, the notes recorded while fitting, and a tally of the predictions computed
+now or reused from the store.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from .executors import Executor
 
 Predictions = dict[str, float]
+#: Share of a training set's scenes held out for a learned metric's model selection.
+VALIDATION_FRACTION = 0.2
 
 
 def fit_key(split: Split, seed: int, items: Sequence[Item], keys: Mapping[str, str]) -> str:
@@ -41,6 +46,16 @@ def fit_key(split: Split, seed: int, items: Sequence[Item], keys: Mapping[str, s
     return f"split{split.index}:{digest.hexdigest()[:20]}"
 
 
+def cross_fit_key(train_fingerprint: str, seed: int, test_keys: Iterable[str]) -> str:
+    """Store key of a cross-dataset fit's predictions: the training dataset's fingerprint (the
+    content of its images and their labels), the seed, and the test images it predicts, so a
+    rerun neither retrains nor rescores and another training set never reuses them."""
+    digest = hashlib.sha256(f"{train_fingerprint}|{seed}".encode())
+    for key in sorted(set(test_keys)):
+        digest.update(f"E{key};".encode())
+    return f"cross:{train_fingerprint[:16]}:{digest.hexdigest()[:20]}"
+
+
 def feature_predictions(
     store: ScoreStore,
     metric: FeatureMetric,
@@ -52,11 +67,13 @@ def feature_predictions(
     seed: int,
     bar: Task,
     executor: Executor | None = None,
+    split_key: Callable[[Split], str] | None = None,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Test predictions of every split (by item key), fitting where not stored yet.
 
     ``features`` maps item keys to feature vectors (e.g. :meth:`ScoreStore.features`, which
-    reads them from the store as each split's task is built)."""
+    reads them from the store as each split's task is built); ``split_key`` names a split's
+    stored predictions (default :func:`fit_key`)."""
 
     def task(split: Split, split_key: str) -> FeatureFit:
         train = [items[i] for i in split.train if keys.get(items[i].id) in features]
@@ -74,7 +91,7 @@ def feature_predictions(
             test_keys=tuple(keys[i.id] for i in test),
         )
 
-    return _per_split(store, metric, key, items, keys, splits, seed, bar, task, executor)
+    return _per_split(store, metric, key, items, keys, splits, seed, bar, task, executor, split_key)
 
 
 def learned_predictions(
@@ -88,13 +105,14 @@ def learned_predictions(
     seed: int,
     bar: Task,
     executor: Executor | None = None,
+    split_key: Callable[[Split], str] | None = None,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Train a fresh model per split on its training scenes (with a content-disjoint
     validation hold-out for model selection) and predict its test items.
 
     The metric receives paths (:class:`~iqabench.metric.LabelledImage`), never decoded pixels,
     and the test items with their quality hidden; images it cannot read are left out of the
-    split with one note."""
+    split with one note. ``split_key`` as for :func:`feature_predictions`."""
     contents = [item.content for item in items]
 
     def records(indices: Sequence[int]) -> tuple[LabelledImage, ...]:
@@ -102,7 +120,7 @@ def learned_predictions(
 
     def task(split: Split, split_key: str) -> LearnedFit:
         train_idx, valid_idx = validation_split(
-            split.train, contents, fraction=0.2, seed=seed + split.index
+            split.train, contents, fraction=VALIDATION_FRACTION, seed=seed + split.index
         )
         test = [items[i] for i in split.test if items[i].id in usable]
         return LearnedFit(
@@ -115,7 +133,7 @@ def learned_predictions(
             test_keys=tuple(keys[item.id] for item in test),
         )
 
-    return _per_split(store, metric, key, items, keys, splits, seed, bar, task, executor)
+    return _per_split(store, metric, key, items, keys, splits, seed, bar, task, executor, split_key)
 
 
 @dataclass(frozen=True)
@@ -200,6 +218,7 @@ def _per_split(
     bar: Task,
     task: Callable[[Split, str], FeatureFit | LearnedFit],
     executor: Executor | None,
+    split_key: Callable[[Split], str] | None = None,
 ) -> tuple[dict[int, Predictions], list[str], Tally]:
     """Every split's predictions: stored ones reused, the others fitted on ``executor``
     (default: this process) from tasks built one at a time as the executor asks for them, and
@@ -212,15 +231,15 @@ def _per_split(
     tally = Tally()
     todo: list[tuple[Split, str]] = []
     for split in splits:
-        split_key = fit_key(split, seed, items, keys)
-        stored = store.get_predictions(key, split_key)
+        stored_as = split_key(split) if split_key else fit_key(split, seed, items, keys)
+        stored = store.get_predictions(key, stored_as)
         if stored is None:
-            todo.append((split, split_key))
+            todo.append((split, stored_as))
             continue
-        results[split.index], notes_by_split[split.index] = stored, store.get_notes(key, split_key)
+        results[split.index], notes_by_split[split.index] = stored, store.get_notes(key, stored_as)
         tally.reused += len(stored)
         bar.advance(1)
-    tasks = (task(split, split_key) for split, split_key in todo)
+    tasks = (task(split, stored_as) for split, stored_as in todo)
     for done, (predicted, split_notes) in (executor or InProcess()).fit(metric, tasks):
         if predicted:
             store.put_predictions(key, done.key, predicted, split_notes)

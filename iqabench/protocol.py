@@ -7,7 +7,8 @@ as in the LIVE/TID protocol of repeated 80/20 content splits (e.g. Mittal, Moort
 BRISQUE, IEEE TIP 21(12), 2012). :func:`validation_split` carves a content-disjoint hold-out
 from a training set for model selection, so the test items never reach ``fit``;
 :func:`random_splits` reproduces the image-level random split some reference code uses, which
-lets scenes leak across the split.
+lets scenes leak across the split. :func:`cross_dataset_split` is the one split of the
+cross-dataset protocol: every image of one dataset to train on, every image of another to test.
 
 Everything is seeded with :func:`numpy.random.default_rng` and returns item indices only.
 """
@@ -183,3 +184,20 @@ def random_splits(
         order = rng.permutation(n_items)
         splits.append(Split(index, order[:n_train], order[n_train:]))
     return splits
+
+
+def cross_dataset_split(n_train: int, n_test: int) -> Split:
+    """The one split of the cross-dataset protocol, over the training dataset's items followed
+    by the test datasets' items: the first ``n_train`` indices train, the next ``n_test`` test.
+
+    A trainable metric is fitted on the whole training dataset (a learned one carves its
+    validation scenes from it with :func:`validation_split`) and scores every test image; the
+    two sides are different datasets, so no scene is seen twice by construction.
+
+    Raises :class:`~iqabench.errors.UserError` when either side is empty.
+    """
+    if n_train < 1 or n_test < 1:
+        raise UserError(
+            f"a cross-dataset split needs training and test images; got {n_train} and {n_test}"
+        )
+    return Split(0, np.arange(n_train), np.arange(n_train, n_train + n_test))

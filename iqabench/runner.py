@@ -26,6 +26,8 @@ import numpy as np
 
 from . import __version__, registry
 from .cards import calibration_status, metric_card
+from .cross_dataset import PROTOCOL as CROSS_DATASET
+from .cross_dataset import CrossPlan, check_disjoint, cross_plan, fingerprint, training_refusal
 from .data.items import Dataset, Item
 from .errors import (
     RunFolderBusyError,
@@ -86,6 +88,12 @@ class RunOptions:
     #: per-metric overrides, e.g. ``{"nestconvnext": 3600}``.
     timeout: float | None = DEFAULT_TIMEOUT
     metric_timeouts: Mapping[str, float | None] = field(default_factory=dict)
+    #: The cross-dataset protocol (:mod:`iqabench.cross_dataset`): trainable metrics are fitted
+    #: on every image of this dataset and score every image of the run's dataset (no splits).
+    train_dataset: Dataset | None = None
+    #: Every test dataset trained for at once (this run's among them), so that one training
+    #: predicts them all and the runs of the others reuse it; empty: this run's dataset alone.
+    cross_tests: Sequence[Dataset] = ()
 
 
 @dataclass
@@ -118,6 +126,7 @@ class _Context:
     progress: Progress
     hashes: _Hashes | None = None
     executor: Executor | None = None
+    cross: _Cross | None = None
 
 
 def run(
@@ -153,13 +162,17 @@ def _run_locked(
     started, clock = datetime.now(UTC), time.perf_counter()
     store_path = _store_path(out, options)
     ScoresWriter.remove_stale(out)
+    _refuse_untrainable(metric_names, options)
     hashes = _content_keys(dataset.items, progress)
-    splits = _splits(dataset, options)
+    cross = _cross_dataset(dataset, hashes, options, progress)
+    splits = _splits(dataset, options) if cross is None else []
     tally, entries, failures, warnings = Tally(), {}, [], []
     result = RunResult(out=out, summary={}, tally=tally, explicit=options.explicit)
     with ScoreStore(store_path) as store, ScoresWriter(out) as rows, _executor(options) as executor:
         link_store(out, store.path)
-        context = _Context(dataset, options, store, {}, {}, splits, progress, hashes, executor)
+        context = _Context(
+            dataset, options, store, {}, {}, splits, progress, hashes, executor, cross
+        )
         for name in metric_names:
             outcome = _run_metric(name, context)
             entries[name] = outcome.entry
@@ -175,23 +188,14 @@ def _run_locked(
         rows.commit()
     result.input_failures = _per_image([f for f in failures if f.get("kind") == "input"])
     result.internal_failures = _per_image([f for f in failures if f.get("kind") != "input"])
-    from .evaluate import MIN_TEST_ITEMS
-
     result.summary = {
         "schema": SCHEMA,
         "iqabench_version": __version__,
         "created": started.isoformat(timespec="seconds"),
         "software": _software(),
-        "dataset": _dataset_facts(dataset),
-        "protocol": {
-            "splits": len(splits),
-            "train_fraction": options.train_fraction,
-            "seed": options.seed,
-            "split_mode": options.split_mode,
-            "bootstrap": options.bootstrap,
-            "confidence": 0.95,
-            "min_test_items": MIN_TEST_ITEMS,
-        },
+        "dataset": {**_dataset_facts(dataset), "fingerprint": hashes.fingerprint(dataset.items)},
+        **({"train_dataset": cross.facts()} if cross is not None else {}),
+        "protocol": _protocol_facts(options, splits, cross),
         "timing": {
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -206,6 +210,54 @@ def _run_locked(
     if options.report:
         _build_report(result)
     return result
+
+
+def _protocol_facts(
+    options: RunOptions, splits: Sequence[Split], cross: _Cross | None
+) -> dict[str, Any]:
+    """The protocol block of the summary: its ``name`` (``splits``, ``all`` or
+    ``cross-dataset``) and what defines it."""
+    from .evaluate import MIN_TEST_ITEMS
+    from .fitting import VALIDATION_FRACTION
+
+    common = {
+        "seed": options.seed,
+        "bootstrap": options.bootstrap,
+        "confidence": 0.95,
+        "min_test_items": MIN_TEST_ITEMS,
+    }
+    if cross is not None:
+        return {
+            "name": CROSS_DATASET,
+            "splits": 0,
+            "validation_fraction": VALIDATION_FRACTION,
+            "test_datasets": [test.name for test, _ in cross.tests],
+            **common,
+        }
+    return {
+        "name": "splits" if splits else "all",
+        "splits": len(splits),
+        "train_fraction": options.train_fraction,
+        "split_mode": options.split_mode,
+        **common,
+    }
+
+
+def _refuse_untrainable(metric_names: Sequence[str], options: RunOptions) -> None:
+    """Before any work: a metric named explicitly whose training needs (references, distortion
+    types) the cross-dataset training set cannot meet is refused, in one line. (Through
+    ``all`` it is skipped with the same reason.)"""
+    if options.train_dataset is None or not options.explicit:
+        return
+    for name in metric_names:
+        try:
+            metric = registry.get(name)(**dict(options.metric_params.get(name, {})))
+        except UserError:
+            continue  # a bad parameter: the metric's own run says so
+        if metric.trainable and _needs_fit(metric):
+            reason = training_refusal(metric, options.train_dataset)
+            if reason:
+                raise UserError(f"metric {name!r} cannot be trained here: {reason}")
 
 
 def _store_path(out: Path, options: RunOptions) -> Path:
@@ -268,6 +320,18 @@ class _Hashes:
                 keys[item_id] = image[:32]
         return keys, missing
 
+    def fingerprint(self, items: Sequence[Item]) -> str:
+        """The dataset's fingerprint (:func:`iqabench.cross_dataset.fingerprint`)."""
+        return fingerprint(items, self.images, self.refs)
+
+    def files(self, items: Sequence[Item]) -> dict[str, str]:
+        """A path for every content hash of the items' images and references."""
+        by_id = {item.id: item for item in items}
+        found = {digest: str(by_id[i].image) for i, digest in self.images.items()}
+        for item_id, digest in self.refs.items():
+            found.setdefault(digest, str(by_id[item_id].ref))
+        return found
+
 
 def _content_keys(items: Sequence[Item], progress: Progress) -> _Hashes:
     """Content hashes of every item's image and reference (each file hashed once)."""
@@ -284,6 +348,40 @@ def _content_keys(items: Sequence[Item], progress: Progress) -> _Hashes:
                 hashes.refs[item.id] = cached_file_sha256(item.ref)
             bar.advance()
     return hashes
+
+
+@dataclass
+class _Cross:
+    """The cross-dataset side of a run: the training dataset, its hashes and fingerprint, and
+    every test dataset trained for at once with its hashes (the run's own among them)."""
+
+    train: Dataset
+    train_hashes: _Hashes
+    fingerprint: str
+    tests: list[tuple[Dataset, _Hashes]]
+
+    def facts(self) -> dict[str, Any]:
+        """The ``train_dataset`` block of the summary."""
+        return {**_dataset_facts(self.train), "fingerprint": self.fingerprint}
+
+
+def _cross_dataset(
+    dataset: Dataset, hashes: _Hashes, options: RunOptions, progress: Progress
+) -> _Cross | None:
+    """The run's cross-dataset side (None without ``train_dataset``); refuses a test dataset
+    that shares an image or reference with the training dataset."""
+    train = options.train_dataset
+    if train is None:
+        return None
+    train_hashes = _content_keys(train.items, progress)
+    tests = [(dataset, hashes)]
+    tests += [
+        (d, _content_keys(d.items, progress)) for d in options.cross_tests if d is not dataset
+    ]
+    train_files = train_hashes.files(train.items)
+    for test, test_hashes in tests:
+        check_disjoint(train_files, test_hashes.files(test.items), test)
+    return _Cross(train, train_hashes, train_hashes.fingerprint(train.items), tests)
 
 
 def _splits(dataset: Dataset, options: RunOptions) -> list[Split]:
@@ -367,7 +465,11 @@ def _skip_reason(metric: Metric, context: _Context) -> str | None:
         return "full-reference metric, and this dataset has no reference images"
     if metric.gpu_recommended and not context.options.explicit and not _has_cuda():
         return "needs a GPU to be practical and none is present (name it explicitly to run on CPU)"
-    if metric.trainable and _needs_fit(metric) and not context.splits:
+    if metric.trainable and _needs_fit(metric) and context.cross is not None:
+        refusal = training_refusal(metric, context.cross.train)
+        if refusal:
+            return refusal
+    elif metric.trainable and _needs_fit(metric) and not context.splits:
         return "trainable metric, and the run has no splits (--splits 0)"
     for name in metric.item_fields:
         if all(getattr(item, name) is None for item in context.dataset.items):
@@ -422,6 +524,9 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
         outcome.entry["pretrained"] = metric.pretrained_weights()
         _evaluate_direct(metric, scores, context, outcome)
         return
+    if context.cross is not None:
+        _score_across(metric, key, context, usable, jobs, outcome)
+        return
     from .fitting import feature_predictions, learned_predictions
 
     if isinstance(metric, FeatureMetric):
@@ -468,6 +573,120 @@ def _score_metric(metric: Metric, context: _Context, outcome: _Outcome) -> None:
     _add_notes(outcome, [*notes, *metric.notes()])
     outcome.entry["pretrained"] = metric.pretrained_weights()
     _evaluate_splits_of_trainable(predictions, context, outcome)
+
+
+def _score_across(
+    metric: Metric,
+    key: MetricKey,
+    context: _Context,
+    usable: Sequence[Item],
+    jobs: Sequence[Job],
+    outcome: _Outcome,
+) -> None:
+    """A trainable metric under the cross-dataset protocol: fitted once on every usable image
+    of the training dataset and predicting every test image of every test dataset (stored under
+    the training set's fingerprint, so the other test datasets' runs and reruns reuse it), then
+    evaluated on this run's test dataset."""
+    from .fitting import cross_fit_key, feature_predictions, learned_predictions
+
+    cross = context.cross
+    assert cross is not None
+    train, train_keys = _usable_keys(metric, context, cross.train, cross.train_hashes)
+    plan = cross_plan(
+        train, train_keys, [_usable_keys(metric, context, d, h) for d, h in cross.tests]
+    )
+    stored_as = cross_fit_key(cross.fingerprint, context.options.seed, plan.test_keys)
+    executor, seed = context.executor, context.options.seed
+    if isinstance(metric, FeatureMetric):
+        every = [*jobs, *(_job(metric, plan.keys[i.id], i) for i in plan.items)]
+        unique = list({job.key: job for job in every}.values())
+        with context.progress.task(f"{metric.name} features", len(unique)) as bar:
+            records, tally = compute(
+                context.store,
+                metric,
+                key,
+                "features",
+                unique,
+                bar,
+                executor,
+                _timeout(metric, context.options),
+            )
+        outcome.tally.add(tally)
+        _collect(records, usable, context, metric, outcome)
+        _record_diagnostics(metric, context, usable, jobs, outcome)
+        _add_notes(outcome, _left_out_of_training(cross.train, plan, records))
+        with context.progress.task(f"{metric.name} fit on {cross.train.name}", 1) as bar:
+            predictions, notes, fitted = feature_predictions(
+                context.store,
+                metric,
+                key,
+                plan.items,
+                plan.keys,
+                context.store.features(key),
+                [plan.split],
+                seed,
+                bar,
+                executor,
+                lambda _split: stored_as,
+            )
+    else:
+        assert isinstance(metric, LearnedMetric)
+        _add_notes(outcome, _left_out_of_training(cross.train, plan, {}))
+        with context.progress.task(f"{metric.name} train on {cross.train.name}", 1) as bar:
+            predictions, notes, fitted = learned_predictions(
+                context.store,
+                metric,
+                key,
+                plan.items,
+                plan.keys,
+                set(plan.keys),
+                [plan.split],
+                seed,
+                bar,
+                executor,
+                lambda _split: stored_as,
+            )
+    outcome.tally.add(fitted)
+    _add_notes(outcome, [*notes, *metric.notes()])
+    outcome.entry["pretrained"] = metric.pretrained_weights()
+    outcome.entry["trained_on"] = {"dataset": cross.train.name, "images": plan.n_train}
+    _evaluate_across(predictions[plan.split.index], context, outcome)
+
+
+def _usable_keys(
+    metric: Metric, context: _Context, dataset: Dataset, hashes: _Hashes
+) -> tuple[list[Item], dict[str, str]]:
+    """The items of ``dataset`` that ``metric`` can use (image found; the reference too for a
+    full-reference metric) and their store keys."""
+    keys = _for_metric(replace(context, dataset=dataset, hashes=hashes), metric).keys
+    usable = [i for i in dataset.items if i.id in keys and (i.ref or not metric.full_reference)]
+    return usable, {item.id: keys[item.id] for item in usable}
+
+
+def _job(metric: Metric, key: str, item: Item) -> Job:
+    """The scoring job of one item for ``metric``."""
+    ref = item.ref if metric.full_reference else None
+    return Job(key, item.image, ref, _item_facts(metric, item))
+
+
+def _left_out_of_training(
+    train: Dataset, plan: CrossPlan, records: Mapping[str, Record]
+) -> list[str]:
+    """A note on the training images the fit cannot use: missing files (or references of a
+    full-reference metric), and images whose features failed."""
+    failed = [
+        record
+        for index in plan.split.train
+        if (record := records.get(plan.keys[plan.items[index].id])) is not None and not record.ok
+    ]
+    missing = len(train.items) - plan.n_train
+    if not failed and not missing:
+        return []
+    example = f", e.g. {failed[0].error}" if failed else ""
+    return [
+        f"{missing + len(failed)} of {len(train.items)} training images left out of training "
+        f"({missing} missing or without the reference it needs, {len(failed)} failed){example}"
+    ]
 
 
 def _item_facts(metric: Metric, item: Item) -> tuple[tuple[str, Any], ...]:
@@ -634,6 +853,28 @@ def _evaluate_splits_of_trainable(
         _add_notes(outcome, entry["evaluation_notes"])
     else:
         entry.update(status="failed", reason="no split produced test predictions")
+
+
+def _evaluate_across(predicted: Mapping[str, float], context: _Context, outcome: _Outcome) -> None:
+    """Trainable metric under the cross-dataset protocol: statistics on every test image it
+    predicted (one set, bootstrap intervals over its images), as for a training-free metric."""
+    items, keys = context.dataset.items, context.keys
+    tested = [i for i in items if np.isfinite(predicted.get(keys.get(i.id, ""), np.nan))]
+    scores = [predicted[keys[i.id]] for i in tested]
+    for item, score in zip(tested, scores, strict=True):
+        outcome.rows.append(_row(outcome.entry["name"], item, None, score, None))
+    entry = outcome.entry
+    entry.update(evaluation=CROSS_DATASET, n_scored=len(tested), n_failed=len(outcome.failures))
+    if len(tested) < 3:
+        entry.update(
+            status="failed", reason="fewer than 3 test images predicted: nothing to evaluate"
+        )
+        return
+    whole = _evaluate(context, scores, tested, True, context.options.bootstrap)
+    entry.update(whole)
+    entry["splits"] = _summarise([], [])
+    entry["evaluation_notes"] = _evaluation_notes(entry, [whole], len(tested))
+    _add_notes(outcome, entry["evaluation_notes"])
 
 
 def _evaluate(

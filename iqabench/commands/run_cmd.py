@@ -15,23 +15,59 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         description="Score every image of a dataset with the chosen metrics (reusing stored "
         "scores), fit the 5-parameter logistic, compute PLCC/SROCC/KROCC/RMSE overall and per "
         "distortion type, train the trainable metrics on content-disjoint splits, and write "
-        "summary.json, scores.csv and report.html to the run folder. An image declaring more "
-        "than IQABENCH_MAX_PIXELS pixels (default 25000000) is refused as an input error.",
+        "summary.json, scores.csv and report.html to the run folder. With --train-dataset the "
+        "cross-dataset protocol: trainable metrics are fitted on every image of the training "
+        "dataset and score every image of each --dataset (no splits), training-free metrics are "
+        "scored there as usual. An image declaring more than IQABENCH_MAX_PIXELS pixels "
+        "(default 25000000) is refused as an input error.",
     )
     parser.add_argument("--metrics", default="all", help="all, or NAME[,NAME...] (default: all)")
     parser.add_argument(
         "--dataset",
         default="synthetic-lwir",
-        help="LWIR_IQA, TIIQAD, csv or synthetic-lwir (default: synthetic-lwir, built in)",
+        help="LWIR_IQA, TIIQAD, csv or synthetic-lwir (default: synthetic-lwir, built in); "
+        "with --train-dataset, NAME[,NAME...]: several test datasets from one training",
     )
-    parser.add_argument("--data-root", help="the dataset's folder (not needed for synthetic-lwir)")
-    parser.add_argument("--csv", help="score table of a csv dataset (default DATA_ROOT/scores.csv)")
+    parser.add_argument(
+        "--data-root",
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="the dataset's folder (not needed for synthetic-lwir); NAME=PATH for one of "
+        "several test datasets (repeatable)",
+    )
+    parser.add_argument(
+        "--csv",
+        action="append",
+        default=[],
+        metavar="[NAME=]FILE",
+        help="score table of a csv dataset (default DATA_ROOT/scores.csv); NAME=FILE as for "
+        "--data-root",
+    )
     parser.add_argument(
         "--scores-lower-is-better",
         action="store_true",
         help="the csv dataset's scores are DMOS-like (lower is better)",
     )
-    parser.add_argument("--out", help="run folder (default: reports/DATASET)")
+    parser.add_argument(
+        "--train-dataset",
+        metavar="NAME",
+        help="cross-dataset protocol: train the trainable metrics on every image of this "
+        "dataset and test every metric on every image of --dataset",
+    )
+    parser.add_argument("--train-data-root", metavar="PATH", help="the training dataset's folder")
+    parser.add_argument("--train-csv", metavar="FILE", help="score table of a csv training dataset")
+    parser.add_argument(
+        "--train-scores-lower-is-better",
+        action="store_true",
+        help="the csv training dataset's scores are DMOS-like (lower is better)",
+    )
+    parser.add_argument(
+        "--out",
+        help="run folder (default: reports/DATASET); with --train-dataset the run folder of "
+        "the one test dataset, or the folder holding one per test dataset, OUT/NAME (default: "
+        "reports/cross-TRAIN/NAME)",
+    )
     parser.add_argument(
         "--splits", type=int, default=10, help="content-disjoint train/test splits (default 10)"
     )
@@ -121,36 +157,93 @@ def run(args: argparse.Namespace) -> int:
     resolve_names(args.metrics)  # unknown names fail before any dataset work
     params = metric_options(args.option, args.checkpoint)
     timeout, metric_timeouts = timeouts(args.timeout)
-    dataset_options = {"lower_is_better": True} if args.scores_lower_is_better else {}
+    names = _test_dataset_names(args)
+    roots = _per_dataset(args.data_root, names, "--data-root")
+    tables = _per_dataset(args.csv, names, "--csv")
+    options = dict(
+        params=params,
+        seed=args.seed,
+        workers=args.workers,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        store=args.store,
+        bootstrap=args.bootstrap,
+        report=not args.no_report,
+        timeout=timeout,
+        metric_timeouts=metric_timeouts,
+    )
     with console_progress() as progress:
-        dataset = _load(args, dataset_options)
-        result = run_benchmark(
-            args.metrics,
-            dataset,
-            out=args.out,
-            params=params,
-            progress=progress,
-            splits=args.splits,
-            train_fraction=args.train_fraction,
-            split_mode=args.split_mode,
-            seed=args.seed,
-            workers=args.workers,
-            executor=args.executor,
-            scheduler=args.scheduler,
-            store=args.store,
-            bootstrap=args.bootstrap,
-            report=not args.no_report,
-            timeout=timeout,
-            metric_timeouts=metric_timeouts,
-        )
-    _print_summary(result)
-    return _exit_code(result)
+        tests = [_load(n, roots.get(n), tables.get(n), args.scores_lower_is_better) for n in names]
+        if args.train_dataset is None:
+            results = [
+                run_benchmark(
+                    args.metrics,
+                    tests[0],
+                    out=args.out,
+                    progress=progress,
+                    splits=args.splits,
+                    train_fraction=args.train_fraction,
+                    split_mode=args.split_mode,
+                    **options,
+                )
+            ]
+        else:
+            from ..api import run_cross_dataset
+
+            train = _load(
+                args.train_dataset,
+                args.train_data_root,
+                args.train_csv,
+                args.train_scores_lower_is_better,
+            )
+            results = run_cross_dataset(
+                args.metrics, train, tests, args.out, progress=progress, **options
+            )
+    for result in results:
+        _print_summary(result)
+    return max(_exit_code(result) for result in results)
 
 
-def _load(args: argparse.Namespace, options: dict):  # noqa: ANN202
+def _test_dataset_names(args: argparse.Namespace) -> list[str]:
+    """The ``--dataset`` names: one, or several with ``--train-dataset``."""
+    from ..errors import UserError
+
+    names = [name.strip() for name in args.dataset.split(",") if name.strip()]
+    if not names:
+        raise UserError("--dataset names no dataset")
+    if len(names) > 1 and args.train_dataset is None:
+        raise UserError("several --dataset names need --train-dataset (the cross-dataset protocol)")
+    if len(set(names)) < len(names):
+        raise UserError(f"--dataset names a dataset twice: {args.dataset}")
+    if args.train_dataset is None and (args.train_data_root or args.train_csv):
+        raise UserError("--train-data-root and --train-csv need --train-dataset")
+    return names
+
+
+def _per_dataset(values: list[str], names: list[str], flag: str) -> dict[str, str]:
+    """``flag`` values by dataset name: ``NAME=VALUE`` pairs, or one plain value when there is
+    one dataset. Refuses a value naming no dataset, or a dataset given twice."""
+    from ..errors import UserError
+
+    found: dict[str, str] = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not (sep and name.strip() in names):
+            if len(names) > 1:
+                raise UserError(f"{flag} {text!r}: with several datasets give NAME=PATH")
+            name, value = names[0], text
+        name = name.strip()
+        if name in found:
+            raise UserError(f"{flag} given twice for dataset {name}")
+        found[name] = value
+    return found
+
+
+def _load(name: str, root: str | None, csv: str | None, lower_is_better: bool):  # noqa: ANN202
     from ..data import load_dataset
 
-    return load_dataset(args.dataset, args.data_root, args.csv, **options)
+    options = {"lower_is_better": True} if lower_is_better else {}
+    return load_dataset(name, root, csv, **options)
 
 
 def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
@@ -159,15 +252,14 @@ def _print_summary(result) -> None:  # noqa: ANN001 - RunResult
     from rich.table import Table
 
     summary = result.summary
-    protocol = "splits" if summary["protocol"].get("splits") else "all"
+    protocol = _protocol_name(summary["protocol"])
     dataset = summary["dataset"]
+    title = f"{dataset['display_name']}: agreement with {dataset.get('score_label', 'MOS')}"
+    if "train_dataset" in summary:
+        title += f", trained on {summary['train_dataset']['display_name']}"
     # A pipe or log file has no width: do not wrap the table at 80 columns there.
     console = Console() if sys.stdout.isatty() else Console(width=120)
-    table = Table(
-        title=f"{dataset['display_name']}: agreement with {dataset.get('score_label', 'MOS')}",
-        caption=_PROTOCOL_CAPTIONS[protocol].format(**summary["protocol"]),
-        box=box.SIMPLE_HEAD,
-    )
+    table = Table(title=title, caption=_caption(summary, protocol), box=box.SIMPLE_HEAD)
     for column in ("metric", "family", "SROCC", "PLCC", "KROCC", "RMSE", "n", "status"):
         table.add_column(column, no_wrap=column != "metric")
     small = False
@@ -206,7 +298,22 @@ _PROTOCOL_CAPTIONS = {
     "splits": "every metric on the same {splits} content-disjoint split test sets: median over "
     "splits; n = test images per split (median) x splits with a value",
     "all": "training-free metrics on every image; n = images",
+    "cross-dataset": "cross-dataset: trainable metrics fitted on every image of {train} "
+    "({train_images} images), every metric on every test image; n = test images; 95% intervals "
+    "(summary.json, report): bootstrap over test images",
 }
+
+
+def _protocol_name(protocol: dict) -> str:
+    """The protocol of a summary: its ``name``, or (older summaries) splits or all images."""
+    return protocol.get("name") or ("splits" if protocol.get("splits") else "all")
+
+
+def _caption(summary: dict, protocol: str) -> str:
+    train = summary.get("train_dataset") or {}
+    return _PROTOCOL_CAPTIONS[protocol].format(
+        **summary["protocol"], train=train.get("display_name"), train_images=train.get("n_images")
+    )
 
 
 def _print_evaluation_warnings(metrics: dict) -> None:

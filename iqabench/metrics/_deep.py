@@ -181,6 +181,16 @@ class DeepMetric(LearnedMetric):
     def requires_fit(self) -> bool:
         return self.params.get("checkpoint") is None and bool(self.stages())
 
+    def training_fields(self) -> tuple[str, ...]:
+        """What each training image must come with besides its pixels and quality, named as
+        item fields: ``("ref",)`` for a full-reference model and for one whose stages pretrain
+        on pairs made from the training references (DACNN, VCRNet, SaTQA); else nothing. A
+        training dataset that cannot give them is refused before any work."""
+        from ..data.pairs import PairStageData
+
+        pairs = any(isinstance(stage.data, PairStageData) for stage in self.stages())
+        return ("ref",) if self.full_reference or pairs else ()
+
     def fit(
         self,
         train: Sequence[LabelledImage],
