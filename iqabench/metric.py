@@ -76,6 +76,12 @@ class Metric(ABC):
     runtime_params: ClassVar[tuple[str, ...]] = ()
     #: How many images the runner hands to :meth:`score` at once.
     batch_size: ClassVar[int] = 8
+    #: Facts about each image besides its pixels that the metric needs, named as fields of the
+    #: items table (e.g. ``("distortion",)`` for a distortion-specific metric). The runner then
+    #: calls ``score(images, refs, metadata=[{"distortion": ...}, ...])`` (one mapping per image,
+    #: a value None where the dataset does not say), skips the metric on a dataset that gives
+    #: none of them, and keys its stored scores by those values as well as by the pixels.
+    item_fields: ClassVar[tuple[str, ...]] = ()
     #: Per-image diagnostics (training-free metric classes, e.g. the flat-window share) the
     #: runner computes through the store and records beside this metric's scores.
     diagnostics: ClassVar[tuple[type[Metric], ...]] = ()

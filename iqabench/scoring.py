@@ -57,6 +57,8 @@ class Job:
     key: str
     image: Path
     ref: Path | None
+    #: The item's facts a metric asked for (its ``item_fields``), as ``(field, value)`` pairs.
+    metadata: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -158,13 +160,14 @@ def _apply(
 ) -> list[Any]:
     images = [image for _, image, _ in loaded]
     refs = [ref for _, _, ref in loaded] if metric.full_reference else None
+    facts = {"metadata": [dict(job.metadata) for job, _, _ in loaded]} if metric.item_fields else {}
     if kind == "features":
         assert isinstance(metric, FeatureMetric)
-        matrix = np.asarray(metric.features(images, refs), dtype=np.float64)
+        matrix = np.asarray(metric.features(images, refs, **facts), dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[0] != len(images):
             raise RuntimeError(f"{metric.name}.features returned shape {matrix.shape}")
         return list(matrix)
-    values = np.asarray(metric.score(images, refs), dtype=np.float64).ravel()
+    values = np.asarray(metric.score(images, refs, **facts), dtype=np.float64).ravel()
     if values.shape[0] != len(images):
         raise RuntimeError(f"{metric.name}.score returned {values.shape[0]} values")
     return list(values)
