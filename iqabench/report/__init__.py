@@ -20,7 +20,7 @@ from ..errors import UserError
 from .figures import GROUPS, chart_kind, chart_prefix, performance_spec, save_performance_figures
 from .html import Chart, duration, plotly_js, render
 from .palette import metric_styles
-from .results import STAT_LABELS, Run, distortion_name, load_run
+from .results import STAT_LABELS, DatasetInfo, Run, distortion_name, load_run
 from .scatter import save_scatter_grid, scatter_spec, subjective_label
 from .significance import Significance, significance, significance_table, split_significance
 from .tables import EXPORTERS, SMALL_MARK, Table, result_tables, run_labels, shared_protocol
@@ -88,7 +88,7 @@ def _significance_tables(run: Run, stat: str) -> list[tuple[Significance, Table]
             found.append((split, significance_table(split, "significance")))
     whole = significance(run)
     if whole is not None:
-        key = "significance" if run.default_protocol == "all" else "significance_all_images"
+        key = "significance" if run.default_protocol != "splits" else "significance_all_images"
         found.append((whole, significance_table(whole, key)))
     return found
 
@@ -145,6 +145,7 @@ def build_report(
         chart_kind=chart_kind(run),
         dataset_facts=_dataset_facts(run),
         protocol_facts=_protocol_facts(run),
+        protocol_line=protocol_line(run),
         performance=performance,
         default_tables=default_tables,
         other_tables=[t for t in tables if t.protocol != run.default_protocol],
@@ -241,7 +242,10 @@ def build_comparison(
         for run, label in zip(runs, labels, strict=True)
         if run.failures
     ]
-    facts = [dict(_dataset_facts(run) + _protocol_facts(run)) for run in runs]
+    facts = [
+        dict([("Protocol", protocol_line(run)), *_dataset_facts(run), *_protocol_facts(run)])
+        for run in runs
+    ]
     run_facts = [(name, [f[name] for f in facts]) for name in facts[0]]
     charts_used = any(c.spec is not None for c in performance)
     text = render(
@@ -267,18 +271,52 @@ def build_comparison(
     return _write(out / "comparison.html", text)
 
 
+def protocol_line(run: Run) -> str:
+    """The run's protocol in one sentence, for the report's header and comparisons."""
+    if run.default_protocol == "cross-dataset":
+        train = run.train_dataset
+        where = f"{train.display_name} ({train.n_images} images)" if train else "another dataset"
+        return (
+            f"cross-dataset: trainable metrics trained on {where}, every metric tested on "
+            f"every image of {run.label}"
+        )
+    if run.default_protocol == "splits":
+        return (
+            f"within-dataset: every metric on the same {run.protocol.get('splits')} "
+            "content-disjoint split test sets"
+        )
+    return "within-dataset: training-free metrics on every image"
+
+
 def _dataset_facts(run: Run) -> list[tuple[str, str]]:
     ds = run.dataset
     types = ", ".join(f"{distortion_name(d)} ({d})" for d in ds.distortions) or "none recorded"
-    return [
+    facts = [
         ("Dataset", f"{ds.display_name} ({ds.name})"),
         ("Root", ds.root),
         ("Images", str(ds.n_images)),
         ("Scenes", str(ds.n_contents)),
         ("Distortion types", types),
         ("Ground truth", _ground_truth(run)),
+        ("Fingerprint", _fingerprint(ds)),
         ("Metrics evaluated", f"{len(run.evaluated)} of {len(run.metrics)}"),
     ]
+    train = run.train_dataset
+    if train is not None:
+        facts.append(
+            (
+                "Trained on",
+                f"{train.display_name} ({train.name}; {train.n_images} images, "
+                f"{train.n_contents} scenes; root {train.root}; fingerprint "
+                f"{_fingerprint(train)})",
+            )
+        )
+    return facts
+
+
+def _fingerprint(dataset: DatasetInfo) -> str:
+    """The first 16 hex digits of a dataset's fingerprint (the whole one is in summary.json)."""
+    return dataset.fingerprint[:16] if dataset.fingerprint else "not recorded"
 
 
 def _ground_truth(run: Run) -> str:
@@ -292,17 +330,25 @@ def _ground_truth(run: Run) -> str:
 def _protocol_facts(run: Run) -> list[tuple[str, str]]:
     p, t, c = run.protocol, run.timing, run.counts
     splits = p.get("splits", 0)
-    split_text = (
-        f"{splits} {p.get('split_mode', '')} splits, "
-        f"{100 * float(p.get('train_fraction', 0)):.0f}% of scenes for training"
-        if splits
-        else "none (training-free metrics only)"
-    )
-    tables = (
-        "every metric on the same split test sets (median, central 95% of the split values)"
-        if run.default_protocol == "splits"
-        else "every image (training-free metrics)"
-    )
+    if run.default_protocol == "cross-dataset":
+        split_text = (
+            "none: trainable metrics fitted once on the whole training dataset, "
+            f"{100 * float(p.get('validation_fraction', 0.2)):.0f}% of its scenes held out "
+            "for a learned metric's model selection"
+        )
+    elif splits:
+        split_text = (
+            f"{splits} {p.get('split_mode', '')} splits, "
+            f"{100 * float(p.get('train_fraction', 0)):.0f}% of scenes for training"
+        )
+    else:
+        split_text = "none (training-free metrics only)"
+    tables = {
+        "splits": "every metric on the same split test sets (median, central 95% of the split "
+        "values)",
+        "cross-dataset": "every metric on every test image (95% bootstrap intervals over test "
+        "images)",
+    }.get(run.default_protocol, "every image (training-free metrics)")
     bootstrap = (
         f"{p.get('bootstrap')} bootstrap resamples over images" if p.get("bootstrap") else "none"
     )

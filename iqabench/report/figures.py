@@ -84,6 +84,8 @@ def protocol_text(run: Run) -> str:
     """What the chart's values are, in a few words."""
     if run.default_protocol == "splits":
         return f"median over {run.protocol.get('splits')} content-disjoint splits' test sets"
+    if run.default_protocol == "cross-dataset":
+        return f"all test images, {run.protocol_label}"
     return "all images"
 
 

@@ -9,7 +9,10 @@ Two protocols give a metric's figures (:class:`Figure`), and a table or chart sh
 ``"splits"``, the statistic on each content-disjoint split's test set summarised by its median
 and the central 95% of the split values (every metric, training-free ones included, so that
 all are compared on the same test sets), and ``"all"``, the statistic on every image with its
-bootstrap interval (training-free metrics only).
+bootstrap interval (training-free metrics only). A cross-dataset run (trainable metrics trained
+on another dataset, see :mod:`iqabench.cross_dataset`) has a third, ``"cross-dataset"``: every
+metric's statistic on every test image, with its bootstrap interval, figures as under
+``"all"``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ STATS: tuple[str, ...] = ("plcc", "srocc", "krocc", "rmse")
 #: Statistics where a larger value means closer agreement with people.
 HIGHER_IS_BETTER: dict[str, bool] = {"plcc": True, "srocc": True, "krocc": True, "rmse": False}
 STAT_LABELS: dict[str, str] = {"plcc": "PLCC", "srocc": "SROCC", "krocc": "KROCC", "rmse": "RMSE"}
-#: The two evaluation protocols a table or chart can show (see the module docstring).
-PROTOCOLS: tuple[str, ...] = ("splits", "all")
+#: The evaluation protocols a table or chart can show (see the module docstring).
+PROTOCOLS: tuple[str, ...] = ("splits", "all", "cross-dataset")
 #: Fewest test images for a statistic that is not a small sample, when a summary does not say.
 DEFAULT_MIN_TEST_ITEMS = 10
 #: Display names of the distortion codes used by the thermal datasets; others are shown as is.
@@ -173,8 +176,14 @@ class MetricResult:
         """True for a trainable metric: fitted per split, ``overall`` is cross-validated."""
         return self.evaluation == "splits"
 
+    @property
+    def trained_elsewhere(self) -> bool:
+        """True for a trainable metric of a cross-dataset run: trained on another dataset."""
+        return self.evaluation == "cross-dataset"
+
     def has(self, protocol: str) -> bool:
-        """Whether this metric has figures under ``protocol``."""
+        """Whether this metric has figures under ``protocol`` (``"all"`` and
+        ``"cross-dataset"``: statistics on every image, which split-fitted metrics lack)."""
         if protocol == "splits":
             return self.ok and bool(self.split_overall)
         return self.ok and not self.by_splits
@@ -237,6 +246,8 @@ class DatasetInfo:
     score_label: str = "MOS"
     score_scale: str | None = None
     score_range: tuple[float, float] | None = None
+    #: SHA-256 of the content of its images and their labels (None in older summaries).
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -289,11 +300,22 @@ class Run:
     failures: list[dict[str, Any]]
     warnings: list[str]
     rows: list[ScoreRow] = field(repr=False)
+    #: The dataset trainable metrics were trained on (cross-dataset runs only).
+    train_dataset: DatasetInfo | None = None
 
     @property
     def label(self) -> str:
         """A short name for the run: the dataset's display name."""
         return self.dataset.display_name or self.dataset.name
+
+    @property
+    def protocol_label(self) -> str:
+        """The run's protocol in a few words, e.g. ``10 content splits`` or ``trained on X``."""
+        if self.default_protocol == "cross-dataset" and self.train_dataset is not None:
+            return f"trained on {self.train_dataset.display_name}"
+        if self.default_protocol == "splits":
+            return f"{self.protocol.get('splits')} {self.protocol.get('split_mode', '')} splits"
+        return "all images"
 
     @property
     def evaluated(self) -> list[MetricResult]:
@@ -302,8 +324,10 @@ class Run:
 
     @property
     def default_protocol(self) -> str:
-        """``"splits"`` when the run has splits (every metric is compared on them), else
-        ``"all"``."""
+        """``"cross-dataset"`` for a cross-dataset run, ``"splits"`` when the run has splits
+        (every metric is compared on them), else ``"all"``."""
+        if self.protocol.get("name") == "cross-dataset":
+            return "cross-dataset"
         return "splits" if int(self.protocol.get("splits") or 0) > 0 else "all"
 
     @property
@@ -356,24 +380,14 @@ def load_run(run_dir: str | Path) -> Run:
     metrics = reader.mapping(data, "metrics")
     protocol = reader.mapping(data, "protocol")
     reader.min_test_items = int(protocol.get("min_test_items") or DEFAULT_MIN_TEST_ITEMS)
+    train = data.get("train_dataset")
     return Run(
         path=path,
         iqabench_version=str(data.get("iqabench_version", "")),
         created=str(data.get("created", "")),
         software={str(k): str(v) for k, v in reader.mapping(data, "software").items()},
-        dataset=DatasetInfo(
-            name=reader.text(dataset, "name", "dataset"),
-            display_name=str(dataset.get("display_name") or dataset.get("name")),
-            root=str(dataset.get("root", "")),
-            n_images=reader.integer(dataset, "n_images", "dataset"),
-            n_contents=reader.integer(dataset, "n_contents", "dataset"),
-            distortions=[str(d) for d in reader.sequence(dataset, "distortions", "dataset")],
-            score_type=str(dataset.get("score_type", "")),
-            higher_is_better=bool(dataset.get("higher_is_better", True)),
-            score_label=str(dataset.get("score_label") or "MOS"),
-            score_scale=dataset.get("score_scale") or None,
-            score_range=_interval(dataset.get("score_range")),
-        ),
+        dataset=reader.dataset(dataset, "dataset"),
+        train_dataset=reader.dataset(train, "train_dataset") if train is not None else None,
         protocol=dict(protocol),
         timing=dict(reader.mapping(data, "timing")),
         counts={str(k): int(v or 0) for k, v in reader.mapping(data, "counts").items()},
@@ -426,6 +440,25 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._missing(where, key, "a number")
         return float(value)
+
+    def dataset(self, data: Any, where: str) -> DatasetInfo:
+        """A dataset block (``dataset``, or ``train_dataset`` of a cross-dataset run)."""
+        if not isinstance(data, Mapping):
+            raise UserError(f"{self.path}: {where} is not an object")
+        return DatasetInfo(
+            name=self.text(data, "name", where),
+            display_name=str(data.get("display_name") or data.get("name")),
+            root=str(data.get("root", "")),
+            n_images=self.integer(data, "n_images", where),
+            n_contents=self.integer(data, "n_contents", where),
+            distortions=[str(d) for d in self.sequence(data, "distortions", where)],
+            score_type=str(data.get("score_type", "")),
+            higher_is_better=bool(data.get("higher_is_better", True)),
+            score_label=str(data.get("score_label") or "MOS"),
+            score_scale=data.get("score_scale") or None,
+            score_range=_interval(data.get("score_range")),
+            fingerprint=str(data["fingerprint"]) if data.get("fingerprint") else None,
+        )
 
     def stats(self, data: Any, where: str) -> Stats:
         if not isinstance(data, Mapping):

@@ -76,6 +76,8 @@ def score_label(metric: MetricResult) -> str:
     """The x-axis label of a metric's scatter plot."""
     if metric.by_splits:
         return f"{metric.display_name} prediction (cross-validated)"
+    if metric.trained_elsewhere:
+        return f"{metric.display_name} prediction (trained on another dataset)"
     return f"{metric.display_name} score"
 
 

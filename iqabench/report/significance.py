@@ -48,8 +48,8 @@ class Significance:
 
 
 def significance(run: Run, alpha: float = ALPHA) -> Significance | None:
-    """F-test verdicts between the training-free metrics on all images (None with fewer than
-    two)."""
+    """F-test verdicts between the training-free metrics on all images, or between every
+    metric on the test images of a cross-dataset run (None with fewer than two)."""
     import numpy as np
 
     from ..evaluate import significance_matrix
@@ -74,12 +74,14 @@ def significance(run: Run, alpha: float = ALPHA) -> Significance | None:
         keep &= np.isfinite(column)
     keys, matrix = significance_matrix(predictions, y, alpha)
     labels = [run.metrics[k].display_name for k in keys]
+    which = "every metric" if run.default_protocol == "cross-dataset" else "training-free metrics"
     method = (
         f"F-test on residual variances after each metric's monotonic mapping (ITU-T P.1401), "
-        f"training-free metrics on the {int(keep.sum())} images every one of them scored"
+        f"{which} on the {int(keep.sum())} images every one of them scored"
     )
+    protocol = "cross-dataset" if run.default_protocol == "cross-dataset" else "all"
     return Significance(
-        keys, labels, matrix.astype(int).tolist(), int(keep.sum()), alpha, "all", method
+        keys, labels, matrix.astype(int).tolist(), int(keep.sum()), alpha, protocol, method
     )
 
 
@@ -128,11 +130,10 @@ def significance_table(sig: Significance, key: str = "significance") -> Table:
         "metric is significantly better than the column metric, -1 significantly worse, "
         "0 statistically indistinguishable."
     )
-    title = (
-        "Statistical significance over splits"
-        if sig.protocol == "splits"
-        else "Statistical significance on all images (training-free metrics)"
-    )
+    title = {
+        "splits": "Statistical significance over splits",
+        "cross-dataset": "Statistical significance on all test images",
+    }.get(sig.protocol, "Statistical significance on all images (training-free metrics)")
     return Table(
         key=key,
         title=title,

@@ -4,7 +4,10 @@ A :class:`Table` is plain data (rows of formatted :class:`Cell` values under :cl
 headers) shared by the HTML template and the exporters, so every output shows the same numbers.
 Each table shows one protocol (:data:`~iqabench.report.results.PROTOCOLS`): the default tables
 compare every metric on the same split test sets; the all-image tables, for training-free
-metrics only, are labelled as such. Every cell carries its 95% interval (where there is one)
+metrics only, are labelled as such; a cross-dataset run's tables show every metric on every
+test image. A comparison of runs whose protocols differ (a within-dataset run beside a
+cross-dataset one) shows each run's columns under its own protocol (:data:`PER_RUN`), named in
+the column group. Every cell carries its 95% interval (where there is one)
 and its n: the test images per split (median) and how many splits gave a value, or the number
 of images. A statistic on fewer test images than the run's minimum is a small sample: marked
 with a dagger, greyed in HTML, and never bold.
@@ -46,6 +49,8 @@ MISSING = "–"
 SMALL_MARK = "†"
 #: Level of the tests that decide what is bold under the split protocol.
 ALPHA = 0.05
+#: The "protocol" of a comparison table whose runs' protocols differ: each run's own.
+PER_RUN = "per-run"
 
 
 @dataclass(frozen=True)
@@ -186,23 +191,33 @@ def best_marks(
 
 
 def run_labels(runs: Sequence[Run]) -> list[str]:
-    """Distinct labels for runs: the dataset name, with the folder name where names repeat."""
+    """Distinct labels for runs: the dataset name (and the run's protocol where protocols
+    differ), with the folder name where labels repeat."""
     labels = [run.label for run in runs]
+    if shared_protocol(runs) == PER_RUN:
+        labels = [f"{run.label}, {run.protocol_label}" for run in runs]
     if len(set(labels)) == len(labels):
         return labels
-    return [f"{run.label} ({run.path.name})" for run in runs]
+    return [f"{label} ({run.path.name})" for label, run in zip(labels, runs, strict=True)]
 
 
 def shared_protocol(runs: Sequence[Run]) -> str:
-    """The protocol of the default tables: splits when every run has them, else all images."""
-    return "splits" if all(run.default_protocol == "splits" for run in runs) else "all"
+    """The protocol of the default tables: the runs' own when they share one, else
+    :data:`PER_RUN` (each run's columns under its own protocol)."""
+    protocols = {run.default_protocol for run in runs}
+    return protocols.pop() if len(protocols) == 1 else PER_RUN
+
+
+def _protocol_of(run: Run, protocol: str) -> str:
+    """The protocol of ``run``'s columns in a table of ``protocol``."""
+    return run.default_protocol if protocol == PER_RUN else protocol
 
 
 def _ordered_metrics(runs: Sequence[Run], protocol: str) -> list[MetricResult]:
     """Metrics with figures under ``protocol`` in any run, once each, grouped by family."""
     seen: dict[str, MetricResult] = {}
     for run in runs:
-        for metric in run.under(protocol):
+        for metric in run.under(_protocol_of(run, protocol)):
             seen.setdefault(metric.name, metric)
     order = {family: i for i, family in enumerate(FAMILY_ORDER)}
     return sorted(seen.values(), key=lambda m: order.get(m.family, len(order)))
@@ -237,13 +252,14 @@ def _build(
     for column in columns:
         assert column.stat is not None
         run = runs[column.run]
+        own = _protocol_of(run, protocol)
         figures = [
-            found.figure(column.stat, column.distortion, protocol)
+            found.figure(column.stat, column.distortion, own)
             if (found := run.metrics.get(m.name)) is not None
             else Figure(math.nan)
             for m in metrics
         ]
-        marks = best_marks(figures, HIGHER_IS_BETTER[column.stat], protocol, run.test_fraction)
+        marks = best_marks(figures, HIGHER_IS_BETTER[column.stat], own, run.test_fraction)
         for cells, figure, mark in zip(grid, figures, marks, strict=True):
             cells.append(_cell(figure, mark))
     rows = [
@@ -259,7 +275,35 @@ def _caption(runs: Sequence[Run], lead: str, protocol: str) -> str:
         "monotonic logistic mapping fitted on each set (RMSE in the dataset's score units)."
     )
     small = f"{SMALL_MARK} small sample (fewer than {minimum} test images): greyed, never bold."
-    if protocol == "splits":
+    if protocol == PER_RUN:
+        parts = [
+            "Each run's columns under its own protocol, named in the column group: the median "
+            "over its split test sets (n = test images per split, then splits with a value / "
+            "all splits), or every image (n = images) for a run without splits or a "
+            "cross-dataset run (trainable metrics trained on another dataset). A median over "
+            "small split test sets and a statistic on all test images rest on different "
+            "numbers of images: compare them with their n and interval.",
+            lead,
+            statistics,
+            "Bold, within each run's columns: under splits, the best median only where the "
+            f"corrected resampled t-test (alpha {ALPHA}) finds it better than every other; "
+            "otherwise the best value as printed (no claim of significance).",
+            small,
+        ]
+    elif protocol == "cross-dataset":
+        trained = sorted({run.train_dataset.display_name for run in runs if run.train_dataset})
+        parts = [
+            "Cross-dataset: trainable metrics trained on every image of "
+            f"{' / '.join(trained) or 'another dataset'} (validation scenes carved from it), "
+            "every metric on every image of the test dataset: 95% bootstrap interval over test "
+            "images in brackets (SROCC, PLCC); n = test images.",
+            lead,
+            statistics,
+            "Bold: the best value as printed (no claim of significance; the F-test matrix "
+            "compares the metrics).",
+            small,
+        ]
+    elif protocol == "splits":
         splits = "/".join(sorted({str(run.protocol.get("splits")) for run in runs}))
         parts = [
             f"Every metric on the test sets of the same {splits} content-disjoint splits: "
@@ -284,7 +328,12 @@ def _caption(runs: Sequence[Run], lead: str, protocol: str) -> str:
     return " ".join(parts)
 
 
-_TITLES = {"splits": "", "all": "All images, training-free metrics: "}
+_TITLES = {
+    "splits": "",
+    "all": "All images, training-free metrics: ",
+    "cross-dataset": "Cross-dataset: ",
+    PER_RUN: "",
+}
 
 
 def overall_table(runs: Sequence[Run], protocol: str | None = None) -> Table:
