@@ -79,7 +79,7 @@ def tiny_vit() -> torch.nn.Module:
 
 TINY = vtamiq.VTAMIQConfig(
     name="tiny", backbone="vit_b16", tokenizer="vit", dim=48, depth=2, heads=3, grid=4,
-    residual_groups=1, blocks_per_group=1, reduction=4, train_patches=16, test_patches=16,
+    residual_groups=1, blocks_per_group=1, reduction=4,
 )  # fmt: skip
 
 

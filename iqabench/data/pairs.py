@@ -67,6 +67,8 @@ if TYPE_CHECKING:
 PAIR_STREAM = 7
 #: Class index of an undistorted pair (SaTQA's pristine class).
 PRISTINE_CLASS = 0
+#: Entropy tag of the level-ordered (preference) pair streams.
+LEVEL_PAIR_STREAM = 8
 
 LevelMode = Literal["discrete", "continuous"]
 
@@ -409,6 +411,72 @@ def target_higher_is_better(name: str) -> bool:
     from .. import registry
 
     return bool(registry.get(name).higher_is_better)
+
+
+class LevelOrderedPairs:
+    """Preference pairs for rank losses (VTAMIQ's pretraining, in the manner of PieAPP's
+    pairwise preferences): item ``i`` is two :class:`Pair` of one crop of a reference, made by
+    the same distortion types with the same noise draws at two distinct levels per type, the
+    milder (preferred) first. Crops, types and levels follow ``pairs``' configuration (each
+    type's two levels sorted; discrete levels differ); each pair carries its own target.
+    ``pairs.epoch`` selects the epoch; item ``i`` of epoch ``e`` depends only on ``(seed, e,
+    i)`` and the references."""
+
+    def __init__(self, pairs: DistortedPairs) -> None:
+        low, high = pairs.config.level_range
+        if pairs.config.pristine_fraction:
+            raise UserError("level-ordered pairs are all distorted: set pristine_fraction to 0")
+        discrete = pairs.config.levels == "discrete"
+        if (discrete and np.floor(high) - np.ceil(low) < 1) or low == high:
+            raise UserError(f"level-ordered pairs need two levels in {low}..{high}")
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def contents(self) -> set[str]:
+        """The scene ids the pairs are drawn from."""
+        return self.pairs.contents()
+
+    def __getitem__(self, index: int) -> tuple[Pair, Pair]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        p = self.pairs
+        seed = np.random.SeedSequence([p.seed, LEVEL_PAIR_STREAM, p.epoch, index])
+        rng = np.random.default_rng(seed)
+        reference = p.references[index % len(p.references)]
+        crop = p._crop(reference.pixels, rng)
+        crop.setflags(write=False)
+        codes = [step.code for step in p._steps(rng)]
+        levels = [self._two_levels(rng) for _ in codes]
+        noise = int(rng.integers(2**63))
+        milder = [Step(code, pair[0]) for code, pair in zip(codes, levels, strict=True)]
+        worse = [Step(code, pair[1]) for code, pair in zip(codes, levels, strict=True)]
+        return (
+            self._pair(crop, reference.content, milder, noise),
+            self._pair(crop, reference.content, worse, noise),
+        )
+
+    def _two_levels(self, rng: np.random.Generator) -> tuple[float, float]:
+        low, high = self.pairs.config.level_range
+        if self.pairs.config.levels == "discrete":
+            choices = np.arange(int(np.ceil(low)), int(np.floor(high)) + 1)
+            first, second = np.sort(rng.choice(choices, size=2, replace=False))
+        else:
+            first, second = np.sort(rng.uniform(low, high, size=2))
+        return float(first), float(second)
+
+    def _pair(self, crop: np.ndarray, content: str, steps: list[Step], noise: int) -> Pair:
+        distorted = distort(crop, steps, np.random.default_rng(noise))
+        distorted.setflags(write=False)
+        return Pair(
+            distorted=distorted,
+            reference=crop,
+            steps=tuple(steps),
+            label=class_index(steps, self.pairs.config.distortions),
+            target=self.pairs._score(distorted, crop),
+            content=content,
+        )
 
 
 def collate_pairs(pairs: Sequence[Pair]) -> PairBatch:

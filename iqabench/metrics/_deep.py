@@ -176,6 +176,11 @@ class DeepMetric(LearnedMetric):
         """Evaluation samples (crops) averaged per image (the ``crops`` parameter)."""
         return int(self.params.get("crops", 1))
 
+    def training_notes(self, train: Sequence[LabelledImage]) -> list[str]:
+        """Notes on how the training data shaped this training (recorded in its checkpoints
+        and results; DRI-IQA: which loss terms a dataset without references leaves out)."""
+        return []
+
     # -- training ----------------------------------------------------------------------------
 
     def requires_fit(self) -> bool:
@@ -296,7 +301,7 @@ class DeepMetric(LearnedMetric):
             seed=seed_total,
             fingerprint=fingerprint.hexdigest(),
             meta=self._checkpoint_meta(backbone, normalisation),
-            notes=self._backbone_notes(backbone),
+            notes=[*self._backbone_notes(backbone), *self.training_notes(train_items)],
         )
         workers = None if self.params.get("workers") is None else int(self.params["workers"])
         result = train_network(

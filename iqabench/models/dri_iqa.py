@@ -34,10 +34,12 @@ between ``x_r`` and the reference; the representation-based semantic (RS) loss
 the restored crop and that of the reference (zero for a perfect restoration); the score loss
 (L1 to the opinion score).
 
-Two-stage recipe (paper's structure; values chosen here where it is silent): stage 1 trains the
-extractor (InfoNCE) and the restorer (restoration + RS) on crops of randomly degraded images;
-stage 2 trains the whole for the score (score + InfoNCE, and restoration + RS where references
-exist). On a dataset without references (TIIQAD) only the score and InfoNCE terms apply.
+Two-stage recipe (paper's structure; the metric, :mod:`iqabench.metrics.dri_iqa`, holds the
+values chosen here where it is silent): stage 1 trains the extractor (InfoNCE) and the restorer
+(restoration + RS) on crops of randomly degraded images; stage 2 trains the extractor, the
+backbone and the predictor for the score (score + InfoNCE), the restorer fixed. On a dataset
+without references (TIIQAD) stage 1 has InfoNCE only and the restorer stays the identity it
+starts as (its last convolution is zero-initialised here, unlike NAFNet's own).
 
 Input spec: grey crops repeated to the backbone's 3 channels and normalised with its weights'
 mean and standard deviation for the predictor's backbone; the extractor and restorer see the
@@ -99,8 +101,6 @@ class DRIIQAConfig:
     window: int = 4
     pooling_heads: int = 4
     dropout: float = 0.1
-    test_crops: int = 20
-    gpu_recommended: bool = True
 
     def __post_init__(self) -> None:
         if self.extractor_widths[-1] % 2:
@@ -148,12 +148,12 @@ LITE = DRIIQAConfig(
     swin_heads=3,
     window=5,
     pooling_heads=2,
-    test_crops=8,
-    gpu_recommended=False,
 )
 CONFIGS: dict[str, DRIIQAConfig] = {FULL.name: FULL, LITE.name: LITE}
 
 CNN_CHANNELS = 112
+#: The parts a training stage may train (the momentum copy follows the extractor).
+TRAINABLE_PARTS = ("extractor", "restorer", "features", "predictor")
 CNN_STAGES_TO_STRIDE_16 = 5
 
 
@@ -412,6 +412,10 @@ class DRIIQANet(nn.Module):
             c.nafnet_decoder,
             guide_dim=c.representation_dim,
         )
+        # The restorer starts as the identity (its last convolution zero), so that an untrained
+        # one (a dataset without references) leaves F(x) - F(x_r) at zero.
+        nn.init.zeros_(self.restorer.ending.weight)
+        nn.init.zeros_(self.restorer.ending.bias)
         if c.features == "vit":
             self.features: nn.Module = ViTTaps(backbone, c.vit_layers)
             side = c.crop // backbone.patch_embed.patch_size[0]
@@ -430,12 +434,28 @@ class DRIIQANet(nn.Module):
         """``x``: ``(B, image_channels, crop, crop)`` on 0..1."""
         representation = self.extractor(x)
         restored = self.restorer(x, representation.degradation)
-        score = self.predictor(
+        return DRIOutput(self.assess(x, restored, representation.quality), restored, representation)
+
+    def assess(
+        self, x: torch.Tensor, restored: torch.Tensor, quality: torch.Tensor
+    ) -> torch.Tensor:
+        """Scores ``(B,)`` of crops ``x`` given their restorations and quality halves."""
+        return self.predictor(
             self.features(self.backbone_input(x)),
             self.features(self.backbone_input(restored)),
-            representation.quality,
+            quality,
         )
-        return DRIOutput(score, restored, representation)
+
+    def train_only(self, *parts: str) -> DRIIQANet:
+        """The network with only the named parts (attributes: ``extractor``, ``restorer``,
+        ``features``, ``predictor``) trainable, every other parameter frozen (the momentum copy
+        always); what a training stage optimises."""
+        unknown = set(parts) - set(TRAINABLE_PARTS)
+        if unknown:
+            raise ValueError(f"unknown parts {sorted(unknown)}; known: {TRAINABLE_PARTS}")
+        for name in TRAINABLE_PARTS:
+            getattr(self, name).requires_grad_(name in parts)
+        return self
 
     def part_parameters(self) -> dict[str, int]:
         """Parameters of each part (the momentum copy counted apart: it is not used to

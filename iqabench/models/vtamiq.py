@@ -22,9 +22,9 @@ Data flow for a pair (reference ``R``, distorted ``D``):
 4. an MLP (dropout 0.2, 768 -> 192, PReLU, dropout, 192 -> 1) gives the score.
 
 Input spec: grey frames repeated to 3 channels, on 0..1, normalised with the backbone weights'
-own mean and standard deviation, whole (no resize; at least 16x16) with the ``(N, 2)`` corners
-and grid cells of the sample; 256 patches per image in training (random horizontal flips of
-the pair), 1024 at test time.
+own mean and standard deviation, with the ``(N, 2)`` corners and grid cells of the sample
+(the metric, :mod:`iqabench.metrics.vtamiq`, samples 256 patches per pair in training with
+random horizontal flips of the pair, 1024 at test time).
 
 Training recipe (paper and reference ``run_config.py``): AdamW, learning rate 1e-4, weight
 decay 0.01, 20 epochs with the learning rate times 0.1 after epochs 14 and 18, batch 20 pairs,
@@ -90,16 +90,12 @@ class VTAMIQConfig:
     predictor_dropout: float = 0.2
     embedding_dropout: float = 0.2
     mlp_dropout: float = 0.1
-    train_patches: int = 256
-    test_patches: int = 1024
-    #: Whether training needs a GPU to finish in reasonable time.
-    gpu_recommended: bool = True
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or self.dim % self.reduction:
             raise ValueError("dim must be divisible by heads and by the attention reduction")
-        if min(self.depth, self.grid, self.residual_groups, self.train_patches) < 1:
-            raise ValueError("depth, grid, residual groups and patch counts must be positive")
+        if min(self.depth, self.grid, self.residual_groups) < 1:
+            raise ValueError("depth, grid and residual groups must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,7 +110,7 @@ FULL = VTAMIQConfig(name="vtamiq", backbone="vit_b16", tokenizer="vit")
 #: CPU configuration: a hybrid patch embedding (EfficientNet-Lite0, genuine ImageNet weights
 #: from a pip package, to stride 16 on the whole image, read at each sampled patch's centre and
 #: projected to 192), a 4-layer, 192-wide transformer, 1 residual group of 2 RCABs (reduction
-#: 8), 64 patches in training and 256 at test. Not the published model.
+#: 8). Not the published model.
 LITE = VTAMIQConfig(
     name="vtamiq-lite",
     backbone="efficientnet_lite0",
@@ -125,9 +121,6 @@ LITE = VTAMIQConfig(
     residual_groups=1,
     blocks_per_group=2,
     reduction=8,
-    train_patches=64,
-    test_patches=256,
-    gpu_recommended=False,
 )
 CONFIGS: dict[str, VTAMIQConfig] = {FULL.name: FULL, LITE.name: LITE}
 
