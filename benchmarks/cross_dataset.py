@@ -4,8 +4,8 @@ For each metric, two runs, each on a score store of its own (so every time is a 
 from scratch, nothing reused):
 
 * **within**: ``iqabench run`` on the built-in synthetic-lwir set (12 generated scenes, 300
-  images) with 3 content-disjoint splits: the median SROCC over the splits' test sets (60
-  images each), trainable metrics fitted on each split's training scenes;
+  images) with 3 content-disjoint splits: the median SROCC over the splits' test sets (2
+  scenes, 50 images each), trainable metrics fitted on each split's training scenes;
 * **cross**: ``iqabench run --train-dataset synthetic-lwir`` on the TNO-frame set, made with
   ``iqabench make-dataset synthetic-lwir --from-dir`` from the 25 pristine TNO frames of
   ``../shared/data/thermal-pristine`` (same recipe, other content: 625 images): trainable
@@ -142,6 +142,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     order += sorted(m for m in results if m not in order)
     loads = [results[m]["load"] for m in order]
     test_images = next(iter(results.values()))["test_images"] if results else 0
+    within_n = next(iter(results.values()))["within"].get("n") if results else None
     lines = [
         "### Cross-dataset: trained on synthetic-lwir, tested on the TNO frames",
         "",
@@ -149,9 +150,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         f"{os.cpu_count()} cores shared with other work (load average "
         f"{min(loads, default=0):g} to {max(loads, default=0):g} at the end of the runs). "
         f"Within: synthetic-lwir (300 images, 12 scenes), {WITHIN_SPLITS} content-disjoint "
-        "splits, median SROCC over the splits' test sets (60 images each) with the range of the "
-        "split values. Cross: trainable metrics fitted once on all 300 synthetic-lwir images "
-        "(deep models: 20% of its scenes held out for model selection), every metric tested on "
+        f"splits, median SROCC over the splits' test sets ({within_n:g} images each) with the "
+        "central 95% of the split values. Cross: trainable metrics fitted once on all 300 "
+        "synthetic-lwir images (deep models: 20% of its scenes held out for model selection), "
+        "every metric tested on "
         f"the {test_images} images that `iqabench make-dataset synthetic-lwir --from-dir` makes "
         "of the 25 pristine TNO frames (same recipe, other content), SROCC with its 95% "
         "bootstrap interval. Time: the metric's own wall-clock seconds in `summary.json` "

@@ -374,9 +374,12 @@ def _cross_dataset(
     if train is None:
         return None
     train_hashes = _content_keys(train.items, progress)
-    tests = [(dataset, hashes)]
-    tests += [
-        (d, _content_keys(d.items, progress)) for d in options.cross_tests if d is not dataset
+    ordered = list(options.cross_tests)
+    if all(test is not dataset for test in ordered):
+        ordered.insert(0, dataset)
+    tests = [
+        (test, hashes if test is dataset else _content_keys(test.items, progress))
+        for test in ordered
     ]
     train_files = train_hashes.files(train.items)
     for test, test_hashes in tests:
@@ -463,13 +466,14 @@ def _metric_facts(cls: type[Metric]) -> dict[str, Any]:
 def _skip_reason(metric: Metric, context: _Context) -> str | None:
     if metric.full_reference and not context.dataset.has_references:
         return "full-reference metric, and this dataset has no reference images"
-    if metric.gpu_recommended and not context.options.explicit and not _has_cuda():
-        return "needs a GPU to be practical and none is present (name it explicitly to run on CPU)"
-    if metric.trainable and _needs_fit(metric) and context.cross is not None:
+    trained = metric.trainable and _needs_fit(metric)
+    if trained and context.cross is not None:
         refusal = training_refusal(metric, context.cross.train)
         if refusal:
             return refusal
-    elif metric.trainable and _needs_fit(metric) and not context.splits:
+    if metric.gpu_recommended and not context.options.explicit and not _has_cuda():
+        return "needs a GPU to be practical and none is present (name it explicitly to run on CPU)"
+    if trained and context.cross is None and not context.splits:
         return "trainable metric, and the run has no splits (--splits 0)"
     for name in metric.item_fields:
         if all(getattr(item, name) is None for item in context.dataset.items):
