@@ -76,8 +76,12 @@ class ScoresWriter:
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
-            values = {k: "" if row.get(k) is None else row[k] for k in SCORE_COLUMNS}
-            self._guard(lambda values=values: self._csv.writerow(values))
+            self.append(row)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write one row (so that a writer can stand where a list of rows is kept)."""
+        values = {k: "" if row.get(k) is None else row[k] for k in SCORE_COLUMNS}
+        self._guard(lambda: self._csv.writerow(values))
 
     def commit(self) -> Path:
         """Put the complete file in place of ``scores.csv``."""

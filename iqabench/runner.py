@@ -127,6 +127,8 @@ class _Context:
     hashes: _Hashes | None = None
     executor: Executor | None = None
     cross: _Cross | None = None
+    #: Where the metrics' rows of ``scores.csv`` go as they are made (None: kept in lists).
+    rows: ScoresWriter | None = None
 
 
 def run(
@@ -171,12 +173,11 @@ def _run_locked(
     with ScoreStore(store_path) as store, ScoresWriter(out) as rows, _executor(options) as executor:
         link_store(out, store.path)
         context = _Context(
-            dataset, options, store, {}, {}, splits, progress, hashes, executor, cross
+            dataset, options, store, {}, {}, splits, progress, hashes, executor, cross, rows
         )
         for name in metric_names:
             outcome = _run_metric(name, context)
             entries[name] = outcome.entry
-            rows.write(outcome.rows)
             failures.extend(outcome.failures)
             warnings.extend(f"{name}: {note}" for note in outcome.entry.get("notes", []))
             tally.add(outcome.tally)
@@ -403,7 +404,8 @@ def _splits(dataset: Dataset, options: RunOptions) -> list[Split]:
 @dataclass
 class _Outcome:
     entry: dict[str, Any]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    #: The metric's rows of ``scores.csv``: the run's writer, or a list.
+    rows: list[dict[str, Any]] | ScoresWriter = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
 
@@ -412,7 +414,7 @@ def _run_metric(name: str, context: _Context) -> _Outcome:
     started = time.perf_counter()
     cls = registry.get(name)
     entry = _metric_facts(cls)
-    outcome = _Outcome(entry=entry)
+    outcome = _Outcome(entry=entry, rows=[] if context.rows is None else context.rows)
     try:
         metric = cls(**dict(context.options.metric_params.get(name, {})))
         entry["params"] = dict(metric.params)
