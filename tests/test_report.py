@@ -41,6 +41,7 @@ from iqabench.report.tables import (
     overall_table,
     per_type_table,
     result_tables,
+    run_labels,
     to_csv,
     to_latex,
     to_markdown,
@@ -493,6 +494,46 @@ def test_default_tables_compare_every_metric_on_the_same_splits() -> None:
     # The all-image figures of training-free metrics are in their own, labelled table.
     assert whole.key == "all_images" and whole.protocol == "all"
     assert [r.key for r in whole.rows] == ["psnr"] and whole.title.startswith("All images")
+
+
+def _cross_run() -> Run:
+    """A cross-dataset run: BRISQUE trained on another dataset and PSNR, on 60 test images;
+    a third metric on 8 (a small sample)."""
+    from iqabench.report.results import DatasetInfo
+
+    train = DatasetInfo("synthetic-lwir", "Synthetic LWIR", "/", 300, 12, [], "MOS", True)
+    run = _run(
+        _metric("psnr", "TR-FR", _stats(0.80, n=60)),
+        _metric("brisque", "TR-NR", _stats(0.85, n=60), trainable=True, evaluation="cross-dataset"),
+        _metric("niqe", "TR-NR", _stats(0.95, n=8)),
+    )
+    protocol = {"name": "cross-dataset", "splits": 0, "min_test_items": 10}
+    return replace(run, protocol=protocol, train_dataset=train)
+
+
+def test_a_cross_dataset_run_compares_every_metric_on_every_test_image() -> None:
+    run = _cross_run()
+    assert run.default_protocol == "cross-dataset" and run.protocol_label.endswith("LWIR")
+    (table,) = result_tables([run])
+    assert table.key == "overall" and table.title == "Cross-dataset: Overall performance"
+    cells = {row.key: row.cells[1] for row in table.rows}  # SROCC
+    assert set(cells) == {"psnr", "brisque", "niqe"}
+    assert cells["brisque"].text == "0.850" and cells["brisque"].n_text == "n=60"
+    assert cells["brisque"].best and not cells["niqe"].best and cells["niqe"].small_sample
+    assert "trained on every image of Synthetic LWIR" in table.caption
+    assert "no claim of significance" in table.caption
+
+
+def test_a_comparison_of_within_and_cross_runs_shows_each_under_its_own_protocol() -> None:
+    runs = [_split_run(), _cross_run()]
+    assert run_labels(runs) == ["X, 10 splits", "X, trained on Synthetic LWIR"]
+    table = overall_table(runs)
+    assert table.key == "overall" and table.protocol == "per-run"
+    row = next(r for r in table.rows if r.key == "brisque")
+    within, cross = row.cells[1], row.cells[5]  # SROCC of each run
+    assert within.text == "0.700" and within.n_text == "n=50, 10/10"  # median over splits
+    assert cross.text == "0.850" and cross.n_text == "n=60"  # every test image
+    assert "under its own protocol" in table.caption
 
 
 def test_splits_without_a_value_are_counted_and_small_samples_flagged() -> None:

@@ -314,7 +314,8 @@ class Run:
         if self.default_protocol == "cross-dataset" and self.train_dataset is not None:
             return f"trained on {self.train_dataset.display_name}"
         if self.default_protocol == "splits":
-            return f"{self.protocol.get('splits')} {self.protocol.get('split_mode', '')} splits"
+            parts = (str(self.protocol.get("splits")), self.protocol.get("split_mode"), "splits")
+            return " ".join(part for part in parts if part)
         return "all images"
 
     @property
