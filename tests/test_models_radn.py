@@ -43,10 +43,10 @@ def test_faithful_build_has_the_published_parameter_counts() -> None:
     assert parameter_count(model.wresnet_modules()) == PUBLISHED_WRESNET_PARAMETERS
 
 
-def test_lite_build_is_a_sixteenth_of_the_published_size() -> None:
+def test_lite_build_is_a_sixtieth_of_the_published_size() -> None:
     count = parameter_count(RADN(LITE))
-    assert count == 1_377_796
-    assert count < PUBLISHED_PARAMETERS / 15
+    assert count == 347_852
+    assert count < PUBLISHED_PARAMETERS / 60
 
 
 def test_forward_gives_one_score_per_image_and_one_weight_per_patch() -> None:
@@ -156,3 +156,13 @@ def test_config_round_trips_through_a_dict() -> None:
     assert RADNConfig.from_dict(LITE.to_dict()) == LITE
     with pytest.raises(ValueError, match="multiple of 16"):
         RADNConfig(name="bad", patch_size=40)
+
+
+def test_lite_trunk_has_kaiming_initialisation_and_the_faithful_one_pytorchs_default() -> None:
+    torch.manual_seed(0)
+    conv = RADN(LITE).late[0].body[0]  # 64 -> 64 channels, 3x3: fan-in 576
+    assert float(conv.weight.std()) == pytest.approx((2 / 576) ** 0.5, rel=0.05)
+    assert bool((conv.bias == 0).all())
+    torch.manual_seed(0)
+    default = RADN(RADNConfig(**{**LITE.to_dict(), "he_init": False})).late[0].body[0]
+    assert float(default.weight.std()) == pytest.approx((1 / (3 * 576)) ** 0.5, rel=0.05)

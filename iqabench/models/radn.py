@@ -48,10 +48,14 @@ Departures (none in the faithful configuration's layers, widths or initialisatio
   patches, exactly the official ``avg_pool2d(., 2)``), so other patch sizes also work;
 * offsets: the official code leaves the offset convolution at PyTorch's default
   initialisation, so the offsets are small but *not* zero at the start (unlike Dai et al.'s
-  deformable networks, which zero-initialise them); the faithful configuration keeps that.
-  The lite configuration zero-initialises them (``zero_offsets``) so that a short CPU training
-  starts from a plain convolution, an iqabench choice;
-* the lite configuration (a quarter of the widths) is not the published model.
+  deformable networks, which zero-initialise them); the faithful configuration keeps that;
+* the lite configuration (an eighth of the widths, 8 patch pairs per training sample) is not
+  the published model, and two iqabench choices make a short CPU training learn: zero offsets
+  (``zero_offsets``: it starts from a plain convolution) and Kaiming-normal initialisation of
+  the trunk (``he_init``). With PyTorch's default initialisation, which shrinks activations at
+  every layer of this normalisation-free trunk, the distorted-minus-reference features start
+  at about 1% of the features and a narrow network learns nothing in a few hundred steps
+  (measured on synthetic white noise: no ranking after 150 steps, SROCC 0.9 with ``he_init``).
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ class RADNConfig:
     train_patches: int = 32
     #: Zero-initialise the offset convolution (Dai et al.'s practice; not the official code's).
     zero_offsets: bool = False
+    #: Kaiming-normal initialisation (He et al., ICCV 2015; fan-in, ReLU gain, zero biases) of
+    #: the trunk's convolutions instead of PyTorch's default (the official code's).
+    he_init: bool = False
     #: Whether training needs a GPU to finish in reasonable time (CPU only when asked).
     gpu_recommended: bool = True
 
@@ -112,13 +119,16 @@ class RADNConfig:
 
 #: The published model (21,881,812 parameters, as the official module).
 FULL = RADNConfig(name="radn")
-#: A quarter of the widths (16/32/64/128, heads 128, attention 64) for CPU training in minutes.
+#: An eighth of the widths (8/16/32/64, heads 64, attention 32) and 8 patch pairs per training
+#: sample, for CPU training in minutes.
 LITE = RADNConfig(
     name="radn-lite",
-    widths=(16, 32, 64, 128),
-    head_width=128,
-    attention_width=64,
+    widths=(8, 16, 32, 64),
+    head_width=64,
+    attention_width=32,
+    train_patches=8,
     zero_offsets=True,
+    he_init=True,
     gpu_recommended=False,
 )
 CONFIGS: dict[str, RADNConfig] = {FULL.name: FULL, LITE.name: LITE}
@@ -200,6 +210,11 @@ class RADN(nn.Module):
         self.attention_reference = PatchAttention(w4, config.attention_width)
         self.score_head = _head(3 * w4, config.head_width, config.dropout)
         self.weight_head = _head(3 * w4, config.head_width, config.dropout)
+        if config.he_init:
+            for conv in (*self.early.modules(), *self.late.modules()):
+                if isinstance(conv, nn.Conv2d):
+                    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                    nn.init.zeros_(conv.bias)
 
     def wresnet_modules(self) -> list[nn.Module]:
         """The layers RADN shares with the WResNet baseline (its five stages and two heads)."""
