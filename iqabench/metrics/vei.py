@@ -186,6 +186,8 @@ class VEI(Metric):
         "device": "cpu",
     }
     runtime_params: ClassVar[tuple[str, ...]] = ("device",)
+    #: The conformance suite's images carry no distortion type: it names one, and two classes.
+    conformance: ClassVar[Mapping[str, Any]] = {"params": {"distortion": "BLU", "classes": 2}}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
