@@ -26,7 +26,7 @@ from iqabench.train.recipe import StageInputs
 
 PUBLISHED = {
     "vtamiq": (57_306_274, 57_306_274),
-    "vtamiq-lite": (2_787_382, 2_787_382),
+    "vtamiq-lite": (2_787_382, 2_086_614),
     "dri-iqa": (124_290_580, 123_069_204),
     "dri-iqa-lite": (1_155_602, 1_078_674),
 }

@@ -221,8 +221,9 @@ class RankedRegression:
 @dataclass(frozen=True)
 class PreferenceLoss:
     """The pretraining loss on batches of level-ordered pairs: MAE between every image's score
-    and its full-reference target, plus ``rank_weight`` times the rank loss of each pair (the
-    milder image preferred), averaged over the pairs."""
+    and its full-reference target (images whose target is undefined, NaN, left out), plus
+    ``rank_weight`` times the rank loss of each pair (the milder image preferred), averaged
+    over the pairs."""
 
     forward: Forward
     rank_weight: float = 1.0
@@ -240,9 +241,11 @@ class PreferenceLoss:
         target = flat["target"].float()
         preferred = torch.tensor([1.0, 0.0], device=scores.device)
         rank = torch.stack([vtamiq_rank_loss(s, preferred) for s in scores.view(pairs, 2)]).mean()
-        mae = F.l1_loss(scores, target)
+        defined = torch.isfinite(target)
+        mae = F.l1_loss(scores[defined], target[defined]) if defined.any() else scores.sum() * 0
         parts = {"mae": mae, "rank": rank}
-        return LossResult(mae + self.rank_weight * rank, scores, target, parts)
+        loss = mae + self.rank_weight * rank
+        return LossResult(loss, scores[defined], target[defined], parts)
 
     def describe(self) -> dict[str, Any]:
         return {"objective": "preference-mae+rank", "rank_weight": self.rank_weight}

@@ -78,6 +78,9 @@ class VTAMIQConfig:
     #: patch embedding (the backbone's stride-16 feature map read at each patch) and a freshly
     #: initialised transformer.
     tokenizer: Literal["vit", "cnn"]
+    #: A ``cnn`` tokenizer's ImageNet layers kept frozen (and in evaluation mode); its
+    #: projection to ``dim`` trains.
+    freeze_cnn: bool = False
     dim: int = 768
     #: Encoder layers kept (the first ``depth``) or built.
     depth: int = 6
@@ -110,11 +113,13 @@ FULL = VTAMIQConfig(name="vtamiq", backbone="vit_b16", tokenizer="vit")
 #: CPU configuration: a hybrid patch embedding (EfficientNet-Lite0, genuine ImageNet weights
 #: from a pip package, to stride 16 on the whole image, read at each sampled patch's centre and
 #: projected to 192), a 4-layer, 192-wide transformer, 1 residual group of 2 RCABs (reduction
-#: 8). Not the published model.
+#: 8), the CNN frozen (its backward pass was most of a training step on a CPU). Not the
+#: published model.
 LITE = VTAMIQConfig(
     name="vtamiq-lite",
     backbone="efficientnet_lite0",
     tokenizer="cnn",
+    freeze_cnn=True,
     dim=192,
     depth=4,
     heads=3,
@@ -215,11 +220,22 @@ class CNNPatchEmbedding(nn.Module):
     sampled patch's token is the feature map read (bilinearly) at the patch's centre, then
     mapped linearly to ``dim``."""
 
-    def __init__(self, backbone: nn.Module, dim: int) -> None:
+    def __init__(self, backbone: nn.Module, dim: int, frozen: bool = False) -> None:
         super().__init__()
         self.stem = nn.Sequential(backbone.conv_stem, backbone.bn1)
         self.stages = nn.Sequential(*list(backbone.blocks)[:CNN_STAGES_TO_STRIDE_16])
         self.project = nn.Linear(CNN_TOKEN_CHANNELS, dim)
+        self.frozen = frozen
+        if frozen:
+            self.stem.requires_grad_(False)
+            self.stages.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> CNNPatchEmbedding:
+        super().train(mode)
+        if self.frozen:  # frozen ImageNet layers keep their BatchNorm statistics
+            self.stem.eval()
+            self.stages.eval()
+        return self
 
     def forward(self, images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
         features = self.stages(self.stem(images))
@@ -263,7 +279,7 @@ class VTAMIQNet(nn.Module):
         else:
             from timm.models.vision_transformer import Block
 
-            self.embed = CNNPatchEmbedding(backbone, c.dim)
+            self.embed = CNNPatchEmbedding(backbone, c.dim, frozen=c.freeze_cnn)
             self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
             self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid * c.grid, c.dim))
             self.blocks = nn.Sequential(
