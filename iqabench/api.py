@@ -121,7 +121,16 @@ def run_cross_dataset(
 
 
 def _loaded(dataset: str | Dataset, root: str | Path | None, csv: str | Path | None) -> Dataset:
-    return dataset if isinstance(dataset, Dataset) else load_dataset(dataset, root, csv)
+    """``dataset`` loaded by name from ``root``/``csv``, or as given when already loaded (then a
+    root or CSV would be ignored, so it is refused: a folder meant as ``out`` goes there)."""
+    if not isinstance(dataset, Dataset):
+        return load_dataset(dataset, root, csv)
+    if root is not None or csv is not None:
+        raise TypeError(
+            f"dataset {dataset.name!r} is already loaded: a data root or CSV applies only to a "
+            "dataset given by name (the run folder is out=)"
+        )
+    return dataset
 
 
 def _run_options(

@@ -139,7 +139,7 @@ def test_pretraining_never_sees_a_test_scene(
     dataset = load_dataset("synthetic-lwir", root)
     params = {"dacnn-lite": {**TINY, "pretrain_target": "ssim", "pretrain_crop": 64}}
     options = {"splits": 1, "seed": 3, "report": False, "bootstrap": 10}
-    api.run(["dacnn-lite"], dataset, tmp_path / "run", params=params, **options)
+    api.run(["dacnn-lite"], dataset, out=tmp_path / "run", params=params, **options)
     splits = content_splits(dataset.contents, n_splits=1, train_fraction=0.8, seed=3)
     assert len(seen) == len(splits)
     for split, scenes in zip(splits, seen, strict=True):

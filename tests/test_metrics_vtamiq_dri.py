@@ -272,7 +272,7 @@ def test_pretraining_never_sees_a_test_scene(
     root = build_synthetic_lwir(tmp_path / "set", seed=6, n_scenes=4, size=(96, 128))
     dataset = load_dataset("synthetic-lwir", root)
     options = {"splits": 1, "seed": 3, "report": False, "bootstrap": 10}
-    result = api.run(list(TINY), dataset, tmp_path / "run", params=TINY, **options)
+    result = api.run(list(TINY), dataset, out=tmp_path / "run", params=TINY, **options)
     splits = content_splits(dataset.contents, n_splits=1, train_fraction=0.8, seed=3)
     for name in TINY:
         assert "_Recorded" in result.summary["metrics"][name]["reason"]
@@ -296,7 +296,9 @@ def test_on_a_dataset_without_references(shared: Path, tmp_path: Path) -> None:
         }
     }
     options = {"splits": 1, "seed": 0, "report": False, "bootstrap": 10}
-    result = api.run(["vtamiq-lite", "dri-iqa-lite"], dataset, tmp_path, params=params, **options)
+    result = api.run(
+        ["vtamiq-lite", "dri-iqa-lite"], dataset, out=tmp_path, params=params, **options
+    )
     entries = result.summary["metrics"]
     assert entries["vtamiq-lite"]["status"] == "skipped"
     assert "no reference images" in entries["vtamiq-lite"]["reason"]

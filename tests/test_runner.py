@@ -306,6 +306,17 @@ def test_a_made_dataset_keeps_its_own_name(tmp_path: Path) -> None:
     assert _dataset_facts(load_dataset("csv", root))["display_name"].startswith("my-frames")
 
 
+def test_a_loaded_dataset_refuses_a_data_root_meant_as_the_run_folder(tmp_path: Path) -> None:
+    from iqabench import api
+    from iqabench.data import load_dataset
+    from iqabench.data.synthetic import build_synthetic_lwir
+
+    dataset = load_dataset("synthetic-lwir", build_synthetic_lwir(tmp_path / "set", n_scenes=2))
+    with pytest.raises(TypeError, match="already loaded.*out="):
+        api.run(["psnr"], dataset, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not (Path("reports") / "set").exists()
+
+
 def test_a_tiny_real_sample_ends_with_a_small_sample_warning(shared: Path, tmp_path: Path) -> None:
     # The 15-image LWIR-IQA sample: one scene per test set, i.e. one to five images.
     out = tmp_path / "lwir"
