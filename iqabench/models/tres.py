@@ -58,8 +58,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbone import stage_backbone, stage_channels, stage_features
 from .backbones import BackboneWeights
-from .hypernet import stage_backbone, stage_channels, stage_features
 from .layers import L2Pool
 
 
