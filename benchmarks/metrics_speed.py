@@ -300,6 +300,8 @@ def _skip_reason(metric: Metric) -> str:
 
     if isinstance(metric, LearnedMetric):
         return "learned network: speed in benchmarks/train_speed.py"
+    if metric.item_fields:
+        return f"needs each image's {', '.join(metric.item_fields)}: speed in its own benchmark"
     try:
         metric.model_files()
     except WeightsNotFoundError as exc:

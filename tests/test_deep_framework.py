@@ -470,7 +470,7 @@ def test_train_and_predict_commands_take_any_deep_metric(
 
 def test_list_models_shows_measured_sizes(registered) -> None:
     printed = _cli("list", "models")
-    assert "nestconvnext" in printed and "299,885,002" in printed and "44,248,658" in printed
+    assert "nestconvnext" in printed and "299,885,002" in printed and "20,455,274" in printed
     assert "tiny-iqa" in printed and "resnet50" in printed
 
 
