@@ -385,7 +385,7 @@ def paper_lines(costs: dict[str, float], rate: float, suite_runs: list[Measured]
         f"{twenty:.3f} s, and 100k images {work / 3600:,.0f} CPU hours: "
         + ", ".join(f"N={n}: {work / n / 3600:,.1f} h" for n in (8, 32, 128))
         + f"; the driver's store writes ({rate:,.0f} records/s) bound the whole at "
-        f"{floor / 60:,.0f} min, reached near N={max(1, round(work / floor)):,};",
+        f"{floor:,.0f} s, reached near N={max(1, round(work / floor)):,};",
         "- evaluation (10 splits, bootstrap) runs on the driver and grows with n log n per "
         "statistic: minutes, not hours;",
         f"- fitting: the suite's trainable metrics spent {fits:.0f} s on 10 splits of about "
