@@ -130,3 +130,15 @@ def registered(*classes: type) -> Iterator[None]:
                 known.pop(name, None)
             else:
                 known[name] = entry
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for the test (the deep-model tests train tiny networks: one thread
+    keeps them deterministic and stops them oversubscribing a 2-core machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

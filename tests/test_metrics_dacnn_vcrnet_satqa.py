@@ -18,6 +18,8 @@ from iqabench.metric import LabelledImage
 from iqabench.models.backbones import build_backbone, resolve_backbone
 from iqabench.protocol import content_splits
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 #: Tiny stage settings: one epoch each, a few pairs.
 TINY = {"epochs": 1, "crops": 1, "pretrain_epochs": 1, "pretrain_pairs": 4, "pretrain_crop": 80}
 PUBLISHED = {
@@ -25,14 +27,6 @@ PUBLISHED = {
     "vcrnet": (16_659_282, 16_659_282),
     "satqa": (145_048_554 + 29_100_200, 58_471_682),
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,11 @@ from iqabench.metrics.radn import PatchPairs
 from iqabench.train.inputs import prepare
 from iqabench.train.recipe import Step
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 COUNTS = {"radn": (21_881_812, 21_881_812), "radn-lite": (347_852, 347_852)}
 #: One small training: 3 epochs of 3 batches of 6 images, 8 patch pairs each.
 TINY = {"epochs": 3, "batch_size": 6}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

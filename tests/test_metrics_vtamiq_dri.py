@@ -24,6 +24,8 @@ from iqabench.models.vtamiq_sampling import grid_positions
 from iqabench.protocol import content_splits
 from iqabench.train.recipe import StageInputs
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PUBLISHED = {
     "vtamiq": (57_306_274, 57_306_274),
     "vtamiq-lite": (2_787_382, 2_086_614),
@@ -42,14 +44,6 @@ TINY = {
         "pretrain_pairs": 4, "pretrain_batch_size": 4, "pretrain_window": 160,
     },
 }  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
