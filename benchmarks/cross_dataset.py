@@ -176,6 +176,14 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     missing = [f"`{m}`: {why}." for m, why in LEFT_OUT.items() if m not in results]
     if missing:
         lines += ["", "Left out: " + " ".join(missing)]
+    unmeasured = [m for m in (*CLASSICAL, *DEEP) if m not in results and m not in LEFT_OUT]
+    if unmeasured:
+        names = ", ".join(f"`{m}`" for m in unmeasured)
+        lines += [
+            "",
+            f"Not measured yet: {names} (`python benchmarks/cross_dataset.py --metrics NAME` "
+            "adds a row).",
+        ]
     return "\n".join(lines)
 
 
