@@ -146,12 +146,12 @@ class TReSLite(TReS):
     )
     default_params: ClassVar[dict[str, Any]] = {
         **TReS.default_params,
-        "epochs": 3,
+        "epochs": 8,
         "batch_size": 8,
         "lr": 1e-4,
         "lr_ratio": 10.0,
         "droplr": 10,
         "consistency_weight": 0.1,
         "train_crops": 1,
-        "crops": 4,
+        "crops": 16,
     }
