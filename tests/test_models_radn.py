@@ -45,8 +45,59 @@ def test_faithful_build_has_the_published_parameter_counts() -> None:
 
 def test_lite_build_is_a_sixtieth_of_the_published_size() -> None:
     count = parameter_count(RADN(LITE))
-    assert count == 347_852
+    assert count == 313_804
     assert count < PUBLISHED_PARAMETERS / 60
+
+
+def test_shared_branches_use_one_module_and_the_official_build_two() -> None:
+    shared, separate = RADN(LITE), RADN(RADNConfig(**{**LITE.to_dict(), "shared_branches": False}))
+    assert shared.deform_reference is shared.deform_distorted
+    assert shared.attention_reference is shared.attention_distorted
+    assert separate.deform_reference is not separate.deform_distorted
+    assert parameter_count(separate) > parameter_count(shared)
+
+
+def head_input(model: RADN, distorted: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """What the score head receives for each patch."""
+    seen: list[torch.Tensor] = []
+    hook = model.score_head.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0]))
+    with torch.no_grad():
+        model(distorted, reference)
+    hook.remove()
+    return seen[0]
+
+
+def test_identical_patches_give_a_zero_difference_in_a_shared_build() -> None:
+    """With shared branches ``d - r`` is a difference of one function: zero for a pristine
+    pair, and then the lite heads see only zeros, whatever the content."""
+    _, reference = patch_pairs(images=2, patches=4)
+    seen = head_input(lite(), reference, reference)
+    assert seen.shape == (2, 4, LITE.widths[-1])
+    assert bool((seen == 0).all())
+
+
+def test_difference_heads_read_the_scaled_difference_and_all_heads_three_terms() -> None:
+    distorted, reference = patch_pairs(images=1, patches=3)
+    for head_inputs, width in (("difference", LITE.widths[-1]), ("all", 3 * LITE.widths[-1])):
+        seen = head_input(lite(head_inputs=head_inputs), distorted, reference)
+        assert seen.shape == (1, 3, width)
+    base = head_input(lite(), distorted, reference)
+    doubled = head_input(lite(difference_gain=2.0 * LITE.difference_gain), distorted, reference)
+    torch.testing.assert_close(doubled, 2.0 * base)
+    assert bool(base.abs().sum() > 0)
+    with pytest.raises(ValueError, match="head_inputs"):
+        RADNConfig(name="bad", head_inputs="content")
+
+
+def test_quality_scale_multiplies_the_image_score_and_travels_in_the_state_dict() -> None:
+    model = lite()
+    distorted, reference = patch_pairs(images=2, patches=3)
+    with torch.no_grad():
+        before = model(distorted, reference)
+        model.quality_scale.fill_(5.0)
+        after = model(distorted, reference)
+    torch.testing.assert_close(after, 5.0 * before)
+    assert float(model.state_dict()["quality_scale"]) == 5.0
 
 
 def test_forward_gives_one_score_per_image_and_one_weight_per_patch() -> None:
