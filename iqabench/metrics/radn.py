@@ -114,7 +114,8 @@ class RADNIQA(DeepMetric):
     family: ClassVar[str] = "DL-FR"
     full_reference: ClassVar[bool] = True
     higher_is_better: ClassVar[bool] = True
-    version: ClassVar[str] = "1"
+    # 2: the output scaled by the training set's largest quality (the official MOS / max MOS).
+    version: ClassVar[str] = "2"
     citation: ClassVar[str] = CITATION
     gpu_recommended: ClassVar[bool] = True
     trains_on_cpu: ClassVar[bool] = False
@@ -136,6 +137,8 @@ class RADNIQA(DeepMetric):
         "decay_every": 50,
         "decay": 0.8,
     }
+    #: The training set's largest absolute quality, by which the network's output is scaled.
+    _quality_scale: float = 1.0
 
     def build_network(self, config: Any, backbone: BackboneWeights | None) -> nn.Module:
         """RADN has no ImageNet backbone: the network is built from its configuration alone,
@@ -156,8 +159,6 @@ class RADNIQA(DeepMetric):
         largest = max((abs(float(item.quality)) for item in train), default=0.0)
         self._quality_scale = largest if largest > 0 else 1.0
         return super().train_model(train, validation, seed, **options)
-
-    _quality_scale: float = 1.0
 
     def recipe(self) -> Recipe:
         """Adam (``lr``, ``weight_decay``), the rate times ``decay`` every ``decay_every``
